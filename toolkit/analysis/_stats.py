@@ -1,0 +1,69 @@
+"""Small statistical helpers shared by the analyses (vectorised, no I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+#: z of a two-sided 95% interval.
+Z95 = float(stats.norm.ppf(0.975))
+#: Below this expected count in any cell, use Fisher's exact test instead of the z test.
+MIN_EXPECTED_FOR_Z = 5.0
+
+
+def wilson_interval(
+    errors: np.ndarray, n: np.ndarray, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion ``errors / n`` (elementwise).
+
+    Rows with ``n == 0`` get NaN bounds.
+    """
+    k = np.asarray(errors, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1.0 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        low = np.clip(centre - half, 0.0, 1.0)
+        high = np.clip(centre + half, 0.0, 1.0)
+    # exact ends: no error -> low is 0, all errors -> high is 1 (removes rounding noise)
+    low = np.where(k == 0, 0.0, low)
+    high = np.where(k == n, 1.0, high)
+    return low, high
+
+
+def worse_than_rest_p_values(
+    errors_in: np.ndarray, n_in: np.ndarray, errors_total: int, n_total: int
+) -> np.ndarray:
+    """One-sided p-values that a group's error rate exceeds that of the rest of the data.
+
+    A pooled two-proportion z test when every expected cell count of the 2x2 table is
+    at least 5, otherwise Fisher's exact test (alternative ``"greater"``). A group that
+    is the whole data (no rest to compare with) gets p = 1.
+    """
+    k1 = np.asarray(errors_in, dtype=float)
+    n1 = np.asarray(n_in, dtype=float)
+    k2 = errors_total - k1
+    n2 = n_total - n1
+    p_values = np.ones(k1.shape[0])
+    valid = (n1 > 0) & (n2 > 0)
+    pooled = (k1 + k2) / np.maximum(n1 + n2, 1)
+    expected = np.minimum.reduce([n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled)])
+    use_z = valid & (expected >= MIN_EXPECTED_FOR_Z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        z = (k1 / n1 - k2 / n2) / se
+    p_values[use_z] = stats.norm.sf(z[use_z])
+    for i in np.flatnonzero(valid & ~use_z):
+        table = [[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]]
+        p_values[i] = stats.fisher_exact(np.asarray(table).astype(int), "greater").pvalue
+    return np.clip(np.nan_to_num(p_values, nan=1.0), 0.0, 1.0)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values); empty input gives empty output."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p.copy()
+    return stats.false_discovery_control(p, method="bh")

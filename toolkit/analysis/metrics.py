@@ -1,0 +1,343 @@
+"""Overall metrics beside simple baselines, per-class table, confusion matrix, calibration."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier
+
+from toolkit.data import Predictions
+from toolkit.exceptions import ToolkitTypeError
+
+__all__ = ["Calibration", "Metrics", "compute_metrics"]
+
+#: Metrics where a smaller value is better (the rest: larger is better).
+LOWER_IS_BETTER = frozenset({"error_rate", "log_loss", "brier", "mae", "rmse", "ece"})
+
+
+def _json_value(value: Any) -> Any:
+    """Plain-Python, JSON-safe version of a scalar (NaN and inf become None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-safe dicts (numpy scalars unwrapped, NaN -> None)."""
+    records = []
+    for row in frame.to_dict(orient="records"):
+        records.append({str(k): _json_records_value(v) for k, v in row.items()})
+    return records
+
+
+def _json_records_value(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_json_records_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_records_value(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_json_records_value(v) for v in value.tolist()]
+    if value is pd.NA or value is None:
+        return None
+    return _json_value(value)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Reliability of the top-label confidence (the probability of the predicted class).
+
+    ``bins`` has one row per confidence bin: ``bin_low``, ``bin_high``, ``n``,
+    ``mean_confidence``, ``accuracy``, ``gap`` (confidence minus accuracy). Bins are
+    right-closed, ``(bin_low, bin_high]``, the first one also holding 0.
+    ``ece`` is the expected calibration error: sum over bins of
+    ``n_b / n * |accuracy_b - mean_confidence_b|``; ``mce`` the largest such gap.
+    """
+
+    bins: pd.DataFrame
+    ece: float
+    mce: float
+    n_bins: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "top-label confidence",
+            "n_bins": self.n_bins,
+            "ece": _json_value(self.ece),
+            "mce": _json_value(self.mce),
+            "bins": frame_records(self.bins),
+        }
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Result of :func:`compute_metrics`.
+
+    Attributes
+    ----------
+    task : str
+    n : int
+    overall : dict of str to float
+        The model's metrics (None where not defined, e.g. ROC AUC with one class).
+    baselines : DataFrame
+        One row per metric: ``metric``, ``model``, ``zero_rule``, ``stratified``,
+        ``margin_over_zero_rule``, ``margin_over_stratified``, ``higher_is_better``.
+        A margin is positive when the model is better than the baseline, whatever the
+        direction of the metric.
+    per_class : DataFrame or None
+        ``class``, ``precision``, ``recall``, ``f1``, ``support``, ``errors`` (rows of
+        the class that were misclassified). None for regression.
+    confusion : DataFrame or None
+        Counts; rows are true classes, columns predicted classes, both in class order.
+    calibration : Calibration or None
+        None without probabilities.
+    notes : dict of str to str
+        How baselines and defaults were defined.
+    """
+
+    task: str
+    n: int
+    overall: dict[str, float | None]
+    baselines: pd.DataFrame
+    per_class: pd.DataFrame | None = None
+    confusion: pd.DataFrame | None = None
+    calibration: Calibration | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The model beside its baselines, one row per metric."""
+        return self.baselines.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "task": self.task,
+            "n": self.n,
+            "overall": {k: _json_value(v) for k, v in self.overall.items()},
+            "baselines": frame_records(self.baselines),
+            "per_class": None if self.per_class is None else frame_records(self.per_class),
+            "confusion": None,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "notes": dict(self.notes),
+        }
+        if self.confusion is not None:
+            out["confusion"] = {
+                "labels": [_json_value(c) for c in self.confusion.index],
+                "matrix": self.confusion.to_numpy().tolist(),
+            }
+        return out
+
+    def _repr_html_(self) -> str:
+        return self.baselines.to_html(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def _classification_scores(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
+) -> dict[str, float | None]:
+    labels = list(classes)
+    with warnings.catch_warnings():
+        # sklearn warns when a class is missing from y_true or y_pred; the numbers it
+        # returns are still the defined ones (or NaN, which we turn into None).
+        warnings.simplefilter("ignore")
+        scores: dict[str, float | None] = {
+            "accuracy": skm.accuracy_score(y_true, y_pred),
+            "error_rate": 1.0 - skm.accuracy_score(y_true, y_pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+            "f1_macro": skm.f1_score(
+                y_true, y_pred, labels=labels, average="macro", zero_division=0
+            ),
+            "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=labels),
+        }
+        if proba is not None:
+            scores["log_loss"] = skm.log_loss(y_true, proba, labels=labels)
+            scores["brier"] = skm.brier_score_loss(y_true, proba, labels=labels)
+            present = set(pd.unique(y_true).tolist())
+            if len(labels) == 2:
+                scores["roc_auc"] = (
+                    skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+                    if len(present) == 2
+                    else None
+                )
+            else:
+                scores["roc_auc"] = (
+                    skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+                    if len(present) == len(labels)
+                    else None
+                )
+    return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in scores.items()}
+
+
+def _regression_scores(
+    y_true: np.ndarray, y_pred: np.ndarray, tolerance: float
+) -> dict[str, float | None]:
+    scores = {
+        "mae": skm.mean_absolute_error(y_true, y_pred),
+        "rmse": skm.root_mean_squared_error(y_true, y_pred),
+        "r2": skm.r2_score(y_true, y_pred) if y_true.shape[0] > 1 else float("nan"),
+        "error_rate": float(np.mean(np.abs(y_pred - y_true) > tolerance)),
+    }
+    return {k: (None if not np.isfinite(v) else float(v)) for k, v in scores.items()}
+
+
+def _calibration(
+    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, n_bins: int
+) -> Calibration:
+    top = np.argmax(proba, axis=1)
+    confidence = proba[np.arange(proba.shape[0]), top]
+    correct = (classes[top] == y_true).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # right-closed bins, as sklearn.calibration.calibration_curve
+    bin_ids = np.searchsorted(edges[1:-1], confidence)
+    n = np.bincount(bin_ids, minlength=n_bins)
+    conf_sum = np.bincount(bin_ids, weights=confidence, minlength=n_bins)
+    correct_sum = np.bincount(bin_ids, weights=correct, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = conf_sum / n
+        accuracy = correct_sum / n
+    gap = mean_conf - accuracy
+    nonempty = n > 0
+    ece = float(np.sum(n[nonempty] / n.sum() * np.abs(gap[nonempty])))
+    mce = float(np.max(np.abs(gap[nonempty])))
+    bins = pd.DataFrame(
+        {
+            "bin_low": edges[:-1],
+            "bin_high": edges[1:],
+            "n": n.astype(int),
+            "mean_confidence": mean_conf,
+            "accuracy": accuracy,
+            "gap": gap,
+        }
+    )
+    return Calibration(bins=bins, ece=ece, mce=mce, n_bins=n_bins)
+
+
+def _baseline_table(model: dict, baselines: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for metric, value in model.items():
+        higher = metric not in LOWER_IS_BETTER
+        row: dict[str, Any] = {"metric": metric, "model": value}
+        for name, scores in baselines.items():
+            base = scores.get(metric)
+            row[name] = base
+            if value is None or base is None:
+                row[f"margin_over_{name}"] = None
+            else:
+                row[f"margin_over_{name}"] = (value - base) if higher else (base - value)
+        row["higher_is_better"] = higher
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for col in frame.columns:
+        if col not in ("metric", "higher_is_better"):
+            frame[col] = frame[col].astype(float)
+    return frame
+
+
+def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | None = 0) -> Metrics:
+    """Overall metrics of ``p`` beside baselines computed on the same labels.
+
+    Classification: accuracy, error rate, balanced accuracy, macro F1, Cohen's kappa
+    and, with probabilities, log loss, Brier score (scikit-learn's definition: the
+    mean squared error of the positive-class probability for two classes, of the
+    probability vector for more) and ROC AUC (one-vs-rest macro for several classes).
+    Regression: MAE, RMSE, R² and the error-indicator rate at ``p.tolerance``.
+
+    Baselines (the model must beat them to be worth anything):
+
+    - ``zero_rule``: always the most frequent class of ``y_true`` with the class
+      frequencies as probabilities (regression: always the mean of ``y_true``);
+    - ``stratified``: a random class drawn with the class frequencies (regression: the
+      labels shuffled), seeded by ``random_state``. Probability metrics are not defined
+      for it (its probabilities are 0/1 draws) and are left empty.
+
+    Parameters
+    ----------
+    p : Predictions
+    n_bins : int, default=10
+        Number of equal-width confidence bins for calibration.
+    random_state : int or None, default=0
+        Seed of the stratified baseline.
+
+    Returns
+    -------
+    Metrics
+    """
+    if not isinstance(p, Predictions):
+        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
+        raise ToolkitTypeError(f"n_bins must be a positive integer, got {n_bins!r}")
+    y_true, y_pred = p.y_true, p.y_pred
+    dummy_X = np.zeros((p.n, 1))
+    if p.is_classification:
+        classes = p.classes
+        model = _classification_scores(y_true, y_pred, p.proba, classes)
+        prior = DummyClassifier(strategy="prior").fit(dummy_X, y_true)
+        prior_proba = None
+        if p.proba is not None:
+            freq = pd.Series(y_true).value_counts(normalize=True)
+            prior_vec = np.array([freq.get(c, 0.0) for c in classes])
+            prior_proba = np.tile(prior_vec, (p.n, 1))
+        zero_rule = _classification_scores(y_true, prior.predict(dummy_X), prior_proba, classes)
+        strat = DummyClassifier(strategy="stratified", random_state=random_state)
+        strat_pred = strat.fit(dummy_X, y_true).predict(dummy_X)
+        stratified = _classification_scores(y_true, strat_pred, None, classes)
+        per_class = _per_class(y_true, y_pred, classes)
+        confusion = pd.DataFrame(
+            skm.confusion_matrix(y_true, y_pred, labels=list(classes)),
+            index=pd.Index(classes, name="true"),
+            columns=pd.Index(classes, name="predicted"),
+        )
+        calibration = None if p.proba is None else _calibration(y_true, p.proba, classes, n_bins)
+        notes = {
+            "zero_rule": f"always {_json_value(prior.predict(dummy_X[:1])[0])!r}, the most "
+            "frequent class of y_true, with class frequencies as probabilities",
+            "stratified": "a random class drawn with the class frequencies of y_true "
+            f"(random_state={random_state})",
+        }
+    else:
+        tol = float(p.tolerance)
+        model = _regression_scores(y_true, y_pred, tol)
+        zero_rule = _regression_scores(y_true, np.full(p.n, y_true.mean()), tol)
+        rng = np.random.default_rng(random_state)
+        stratified = _regression_scores(y_true, rng.permutation(y_true), tol)
+        per_class = confusion = calibration = None
+        notes = {
+            "zero_rule": f"always the mean of y_true ({y_true.mean():.6g})",
+            "stratified": f"y_true shuffled (random_state={random_state})",
+            "tolerance": f"{tol:.6g} ({p.tolerance_source})",
+        }
+    if calibration is not None:
+        model["ece"] = calibration.ece
+    table = _baseline_table(model, {"zero_rule": zero_rule, "stratified": stratified})
+    return Metrics(
+        task=p.task,
+        n=p.n,
+        overall=model,
+        baselines=table,
+        per_class=per_class,
+        confusion=confusion,
+        calibration=calibration,
+        notes=notes,
+    )
+
+
+def _per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> pd.DataFrame:
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(classes), zero_division=0
+    )
+    wrong = y_true != y_pred
+    errors = [int(np.sum(wrong & (y_true == c))) for c in classes]
+    return pd.DataFrame(
+        {
+            "class": list(classes),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support.astype(int),
+            "errors": errors,
+        }
+    )

@@ -1,0 +1,218 @@
+"""Metrics per slice of the data, with confidence intervals and a test against the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.analysis._stats import benjamini_hochberg, wilson_interval, worse_than_rest_p_values
+from toolkit.analysis.binning import ColumnBins, bin_column
+from toolkit.data import Predictions
+from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
+
+__all__ = ["row_losses", "slice_metrics"]
+
+SLICE_COLUMNS = [
+    "slice",
+    "column",
+    "n",
+    "errors",
+    "error_rate",
+    "ci_low",
+    "ci_high",
+    "gap_pp",
+    "p_value",
+    "q_value",
+    "flagged",
+]
+
+
+def row_losses(p: Predictions) -> dict[str, np.ndarray]:
+    """Per-row terms whose slice means are the task's metrics.
+
+    Classification: ``accuracy`` (1 when correct) and, with probabilities, ``log_loss``
+    (-log of the true class's probability, clipped like scikit-learn) and ``brier``
+    (scikit-learn's definition). Regression: ``mae`` (|error|), ``mse`` (squared error)
+    and ``mean_error`` (y_pred - y_true, the bias).
+    """
+    if p.is_classification:
+        out = {"accuracy": (~p.errors).astype(float)}
+        if p.proba is not None:
+            true_idx = p.y_true_codes()
+            p_true = p.proba[np.arange(p.n), true_idx]
+            eps = np.finfo(p.proba.dtype).eps
+            out["log_loss"] = -np.log(np.clip(p_true, eps, 1 - eps))
+            if p.proba.shape[1] == 2:
+                positive = (true_idx == 1).astype(float)
+                out["brier"] = (p.proba[:, 1] - positive) ** 2
+            else:
+                onehot = np.zeros_like(p.proba)
+                onehot[np.arange(p.n), true_idx] = 1.0
+                out["brier"] = ((p.proba - onehot) ** 2).sum(axis=1)
+        return out
+    diff = p.y_pred - p.y_true
+    return {"mae": np.abs(diff), "mse": diff**2, "mean_error": diff}
+
+
+def slice_metrics(
+    p: Predictions,
+    by: Sequence[str] | str | None = None,
+    *,
+    bins: int = 5,
+    pairs: bool = False,
+    min_size: int = 30,
+    alpha: float = 0.05,
+    max_categories: int = 50,
+) -> pd.DataFrame:
+    """Error rate and the task's metrics for every slice of the named feature columns.
+
+    Categorical columns are sliced by value; numeric columns with more than ``bins``
+    distinct values are cut at rounded quantiles (see :mod:`toolkit.analysis.binning`);
+    missing values form a ``"(missing)"`` slice. With ``pairs=True`` every pair of
+    columns is crossed as well ("sex = Female ∧ age < 28").
+
+    Each slice's error rate gets a Wilson 95% interval and a one-sided test that it is
+    higher than the error rate of the rest of the data (pooled two-proportion z test, or
+    Fisher's exact test when an expected count is below 5). ``q_value`` applies the
+    Benjamini–Hochberg correction across every slice in the result. A slice is
+    ``flagged`` when ``q_value < alpha`` and it has at least ``min_size`` rows.
+
+    Parameters
+    ----------
+    p : Predictions
+        Must have features.
+    by : str or list of str, default=None
+        Feature columns to slice by; default all of them.
+    bins : int, default=5
+        Quantile bins per numeric column.
+    pairs : bool, default=False
+        Also slice by every pair of the columns.
+    min_size : int, default=30
+        Smallest slice that can be flagged.
+    alpha : float, default=0.05
+        False discovery rate for ``flagged``.
+    max_categories : int, default=50
+        A categorical column with more values keeps the most frequent
+        ``max_categories - 1`` and groups the rest as ``"(other)"``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``slice``, ``column``, ``n``, ``errors``, ``error_rate``, ``ci_low``,
+        ``ci_high``, ``gap_pp`` (slice error rate minus overall, in points), ``p_value``,
+        ``q_value``, ``flagged``, then the task's metrics: ``accuracy`` and, with
+        probabilities, ``log_loss`` and ``brier``; for regression ``mae``, ``rmse`` and
+        ``mean_error``. One row per non-empty slice, columns in the order of ``by``.
+        ``attrs`` holds ``overall_error_rate`` and ``n``.
+    """
+    if not isinstance(p, Predictions):
+        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    if not p.feature_names:
+        raise ValidationError(
+            "slice_metrics needs feature columns: pass features=... to Predictions"
+        )
+    if isinstance(by, str):
+        by = [by]
+    columns = list(p.feature_names if by is None else by)
+    missing = [c for c in columns if c not in p.feature_names]
+    if missing:
+        raise ColumnNotFoundError(
+            f"slice column(s) {missing} not in features {p.feature_names[:20]}"
+        )
+    if not columns:
+        raise ValidationError("by is empty: name at least one feature column")
+    if not isinstance(bins, int | np.integer) or bins < 2:
+        raise ValidationError(f"bins must be an integer >= 2, got {bins!r}")
+    if not 0 < alpha < 1:
+        raise ValidationError(f"alpha must be in (0, 1), got {alpha!r}")
+    if len(set(columns)) != len(columns):
+        raise ValidationError(f"by names a column twice: {columns}")
+
+    binned = {
+        c: bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
+    }
+    losses = row_losses(p)
+    errors = p.errors.astype(float)
+
+    blocks = [
+        _block(binned[c].codes, binned[c].n_bins, binned[c].labels, c, errors, losses)
+        for c in columns
+    ]
+    if pairs:
+        for a, b in combinations(columns, 2):
+            blocks.append(_pair_block(binned[a], binned[b], errors, losses))
+    table = pd.concat(blocks, ignore_index=True)
+
+    n_total, errors_total = p.n, int(p.errors.sum())
+    overall = errors_total / n_total
+    table["error_rate"] = table["errors"] / table["n"]
+    table["ci_low"], table["ci_high"] = wilson_interval(table["errors"], table["n"])
+    table["gap_pp"] = (table["error_rate"] - overall) * 100.0
+    table["p_value"] = worse_than_rest_p_values(
+        table["errors"].to_numpy(), table["n"].to_numpy(), errors_total, n_total
+    )
+    table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy())
+    table["flagged"] = (table["q_value"] < alpha) & (table["n"] >= min_size)
+    metric_cols = _finish_metrics(table, p)
+    table = table[SLICE_COLUMNS + metric_cols]
+    table.attrs.update({"overall_error_rate": overall, "n": n_total, "task": p.task})
+    return table
+
+
+def _sums(
+    codes: np.ndarray, n_bins: int, errors: np.ndarray, losses: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    out = {
+        "n": np.bincount(codes, minlength=n_bins),
+        "errors": np.bincount(codes, weights=errors, minlength=n_bins),
+    }
+    for name, values in losses.items():
+        out[f"_sum_{name}"] = np.bincount(codes, weights=values, minlength=n_bins)
+    return out
+
+
+def _block(
+    codes: np.ndarray,
+    n_bins: int,
+    labels: list[str],
+    column: str,
+    errors: np.ndarray,
+    losses: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    sums = _sums(codes, n_bins, errors, losses)
+    frame = pd.DataFrame({"slice": labels, "column": column, **sums})
+    frame["n"] = frame["n"].astype(np.int64)
+    frame["errors"] = frame["errors"].round().astype(np.int64)
+    return frame
+
+
+def _pair_block(
+    a: ColumnBins, b: ColumnBins, errors: np.ndarray, losses: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    codes = a.codes * b.n_bins + b.codes
+    n_cells = a.n_bins * b.n_bins
+    labels = [f"{la} ∧ {lb}" for la in a.labels for lb in b.labels]
+    frame = _block(codes, n_cells, labels, f"{a.column} × {b.column}", errors, losses)
+    return frame[frame["n"] > 0].reset_index(drop=True)
+
+
+def _finish_metrics(table: pd.DataFrame, p: Predictions) -> list[str]:
+    n = table["n"].to_numpy(dtype=float)
+    names: list[str] = []
+    sums: dict[str, Any] = {
+        c[5:]: table.pop(c).to_numpy() for c in list(table.columns) if c.startswith("_sum_")
+    }
+    for name, total in sums.items():
+        mean = total / n
+        if name == "mse":
+            table["rmse"] = np.sqrt(mean)
+            names.append("rmse")
+        else:
+            table[name] = mean
+            names.append(name)
+    order = ["accuracy", "log_loss", "brier", "mae", "rmse", "mean_error"]
+    return [c for c in order if c in names]
