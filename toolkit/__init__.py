@@ -19,6 +19,9 @@ _LAZY = {
     "Metrics": "toolkit.analysis.metrics",
     "compute_metrics": "toolkit.analysis.metrics",
     "slice_metrics": "toolkit.analysis.slices",
+    "find_error_patterns": "toolkit.analysis.patterns",
+    "error_sample": "toolkit.analysis.tags",
+    "rank_error_tags": "toolkit.analysis.tags",
 }
 
 __all__ = [
@@ -27,12 +30,17 @@ __all__ = [
     "ToolkitError",
     "__version__",
     "compute_metrics",
+    "error_sample",
+    "find_error_patterns",
+    "rank_error_tags",
     "slice_metrics",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.analysis.metrics import Metrics, compute_metrics
+    from toolkit.analysis.patterns import find_error_patterns
     from toolkit.analysis.slices import slice_metrics
+    from toolkit.analysis.tags import error_sample, rank_error_tags
     from toolkit.data import Predictions
 
 

@@ -55,9 +55,11 @@ def worse_than_rest_p_values(
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (k1 / n1 - k2 / n2) / se
     p_values[use_z] = stats.norm.sf(z[use_z])
-    for i in np.flatnonzero(valid & ~use_z):
-        table = [[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]]
-        p_values[i] = stats.fisher_exact(np.asarray(table).astype(int), "greater").pvalue
+    exact = valid & ~use_z
+    if exact.any():
+        # One-sided Fisher exact test = upper tail of the hypergeometric distribution:
+        # P(X >= k1) for X ~ Hypergeom(total rows, total errors, rows in the group).
+        p_values[exact] = stats.hypergeom.sf(k1[exact] - 1, n_total, errors_total, n1[exact])
     return np.clip(np.nan_to_num(p_values, nan=1.0), 0.0, 1.0)
 
 

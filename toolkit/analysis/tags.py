@@ -1,0 +1,184 @@
+"""The manual workflow of error analysis: sample errors, tag them by hand, rank the tags.
+
+If 60 of 300 examples are wrong (20% error) and 40 of the 60 are tagged "blurry",
+fixing blur is worth at most 40 / 60 × 20 ≈ 13.3 points of error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.analysis._stats import wilson_interval
+from toolkit.data import Predictions
+from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
+
+__all__ = ["TAG_COLUMNS", "error_sample", "rank_error_tags"]
+
+TAG_COLUMNS = ["tag", "errors", "share_of_errors", "gain_pp", "ci_low", "ci_high"]
+#: Name of the empty column an annotator fills in.
+TAGS_COLUMN = "tags"
+
+
+def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) -> pd.DataFrame:
+    """A random sample of the errors of ``p``, to tag by hand.
+
+    Parameters
+    ----------
+    p : Predictions
+    n : int, default=300
+        Sample size; all errors when there are fewer.
+    random_state : int or None, default=0
+
+    Returns
+    -------
+    DataFrame
+        One row per sampled error, in id order: ``id``, ``y_true``, ``y_pred``, the
+        probability of the predicted and of the true class (``p_pred``, ``p_true``,
+        when probabilities exist; regression: ``abs_error``), the features, and an
+        empty ``tags`` column to fill with tags separated by ``;`` (e.g.
+        ``"blurry;night"``). ``attrs`` holds ``n_errors`` and ``error_rate``, which
+        :func:`rank_error_tags` needs to extrapolate.
+    """
+    if not isinstance(p, Predictions):
+        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValidationError(f"n must be a positive integer, got {n!r}")
+    error_rows = np.flatnonzero(p.errors)
+    rng = np.random.default_rng(random_state)
+    take = error_rows if error_rows.size <= n else rng.choice(error_rows, n, replace=False)
+    take = np.sort(take)
+    frame = pd.DataFrame({"id": p.ids[take], "y_true": p.y_true[take], "y_pred": p.y_pred[take]})
+    if p.proba is not None:
+        frame["p_pred"] = p.proba[take, p.y_pred_codes()[take]]
+        frame["p_true"] = p.proba[take, p.y_true_codes()[take]]
+    if not p.is_classification:
+        frame["abs_error"] = np.abs(p.y_pred[take] - p.y_true[take])
+    if p.features is not None:
+        feats = p.features.iloc[take].reset_index(drop=True)
+        feats = feats.rename(columns={c: f"feature_{c}" for c in feats if c in frame.columns})
+        frame = pd.concat([frame, feats], axis=1)
+    frame[TAGS_COLUMN] = ""
+    frame.attrs.update(
+        {"n_errors": int(error_rows.size), "error_rate": float(p.errors.mean()), "n": p.n}
+    )
+    return frame
+
+
+def _split_tags(value: Any, sep: str) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return []
+    parts = [t.strip() for t in str(value).split(sep)]
+    return sorted({t for t in parts if t})
+
+
+def rank_error_tags(
+    p: Predictions,
+    tags: Mapping[Any, Any] | pd.Series | pd.DataFrame,
+    *,
+    sep: str = ";",
+    id_column: str = "id",
+    tags_column: str = TAGS_COLUMN,
+) -> pd.DataFrame:
+    """Rank hand-given tags of sampled errors by the points of error each could remove.
+
+    Every id in ``tags`` is a reviewed error (an empty value means reviewed, no tag);
+    a row may carry several tags separated by ``sep``. For a tag found on ``k`` of the
+    ``m`` reviewed errors, at an overall error rate ``r``:
+
+    - ``share_of_errors`` = k / m, with a Wilson 95% interval from the sample size;
+    - ``gain_pp`` = k / m × r × 100, the points of error that fixing every error with
+      this tag would remove (the share extrapolated to all errors); ``ci_low`` and
+      ``ci_high`` are the interval of ``gain_pp``.
+
+    Parameters
+    ----------
+    p : Predictions
+        The predictions the errors were sampled from.
+    tags : mapping of id to str, Series indexed by id, or DataFrame
+        A DataFrame needs ``id_column`` and ``tags_column`` (what
+        :func:`error_sample` writes, filled in by an annotator).
+    sep : str, default=";"
+
+    Returns
+    -------
+    DataFrame
+        ``tag``, ``errors`` (tagged errors in the sample), ``share_of_errors``,
+        ``gain_pp``, ``ci_low``, ``ci_high``; most frequent tag first. ``attrs`` holds
+        ``n_reviewed``, ``n_untagged`` and ``error_rate``.
+    """
+    if not isinstance(p, Predictions):
+        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    if isinstance(tags, pd.DataFrame):
+        for col in (id_column, tags_column):
+            if col not in tags.columns:
+                raise ColumnNotFoundError(
+                    f"tags table has no column {col!r}; it has {list(tags.columns)[:20]}"
+                )
+        ids = tags[id_column].tolist()
+        values = tags[tags_column].tolist()
+    elif isinstance(tags, pd.Series):
+        ids, values = tags.index.tolist(), tags.tolist()
+    elif isinstance(tags, Mapping):
+        ids, values = list(tags.keys()), list(tags.values())
+    else:
+        raise ToolkitTypeError(
+            f"tags must be a mapping, Series or DataFrame, got {type(tags).__name__}"
+        )
+    if not ids:
+        raise ValidationError("tags is empty: tag at least one sampled error")
+    if len(set(ids)) != len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].unique().tolist()[:5]
+        raise ValidationError(f"tags repeat id(s) {dup}; give each reviewed error once")
+
+    position = {(v.item() if isinstance(v, np.generic) else v): i for i, v in enumerate(p.ids)}
+    as_str = {str(k): i for k, i in position.items()}
+    rows = []
+    unknown = []
+    for i in ids:
+        key = i.item() if isinstance(i, np.generic) else i
+        row = position.get(key, as_str.get(str(key)))  # ids read back from CSV may be text
+        if row is None:
+            unknown.append(key)
+        rows.append(row)
+    if unknown:
+        raise ValidationError(
+            f"{len(unknown)} tagged id(s) are not ids of the predictions, e.g. {unknown[:5]}"
+        )
+    not_errors = [ids[k] for k, r in enumerate(rows) if not p.errors[r]]
+    if not_errors:
+        raise ValidationError(
+            f"{len(not_errors)} tagged id(s) are not errors of the model, e.g. "
+            f"{not_errors[:5]}; tag only sampled errors"
+        )
+
+    m = len(ids)
+    per_row = [_split_tags(v, sep) for v in values]
+    counts = pd.Series([t for row in per_row for t in row], dtype=object).value_counts()
+    rate = float(p.errors.mean())
+    k = counts.to_numpy(dtype=float)
+    low, high = wilson_interval(k, np.full(k.shape, m))
+    table = pd.DataFrame(
+        {
+            "tag": counts.index.astype(str),
+            "errors": counts.to_numpy(dtype=np.int64),
+            "share_of_errors": k / m,
+            "gain_pp": k / m * rate * 100.0,
+            "ci_low": low * rate * 100.0,
+            "ci_high": high * rate * 100.0,
+        }
+    )
+    table = table.sort_values(["errors", "tag"], ascending=[False, True], kind="stable")
+    table = table.reset_index(drop=True)
+    table.attrs.update(
+        {
+            "n_reviewed": m,
+            "n_untagged": sum(1 for row in per_row if not row),
+            "error_rate": rate,
+            "n_errors": int(p.errors.sum()),
+        }
+    )
+    return table
