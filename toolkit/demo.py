@@ -15,6 +15,7 @@ import pandas as pd
 
 import toolkit
 from toolkit.analysis.metrics import compute_metrics, frame_records
+from toolkit.analysis.patterns import find_error_patterns
 from toolkit.analysis.slices import slice_metrics
 from toolkit.data import Predictions
 from toolkit.datasets.adult import ADULT_TARGET, load_adult
@@ -120,6 +121,19 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
             f"[{row.ci_low:.2%}, {row.ci_high:.2%}]  {row.gap_pp:+.1f} pp"
         )
 
+    patterns = find_error_patterns(p, random_state=random_state)
+    echo(
+        f"\nTop error patterns ({patterns.attrs['n_tested']:,} conjunctions tested; "
+        "ranked by the points of error fixing them could remove):"
+    )
+    for row in patterns.head(10).itertuples():
+        mark = "confirmed" if row.confirmed else "not confirmed"
+        echo(
+            f"  {row.gain_pp:5.2f} pp (cum. {row.cumulative_gain_pp:5.2f})  "
+            f"{row.errors:>5,} of {row.n:>6,} wrong ({row.error_rate:6.2%}, "
+            f"lift {row.lift:.2f}, {mark})  {row.pattern}"
+        )
+
     not_yet = "not part of this version of the demo"
     report = {
         "meta": {
@@ -142,7 +156,7 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
         "metrics": metrics.to_dict(),
         "baselines": frame_records(metrics.baselines),
         "slices": frame_records(slices),
-        "error_patterns": None,
+        "error_patterns": frame_records(patterns),
         "clusters": None,
         "label_issues": None,
         "labeling_queue": None,

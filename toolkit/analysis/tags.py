@@ -16,7 +16,7 @@ from toolkit.analysis._stats import wilson_interval
 from toolkit.data import Predictions
 from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
 
-__all__ = ["TAG_COLUMNS", "error_sample", "rank_error_tags"]
+__all__ = ["TAG_COLUMNS", "error_sample", "rank_error_tags", "rank_tag_values"]
 
 TAG_COLUMNS = ["tag", "errors", "share_of_errors", "gain_pp", "ci_low", "ci_high"]
 #: Name of the empty column an annotator fills in.
@@ -155,10 +155,25 @@ def rank_error_tags(
             f"{not_errors[:5]}; tag only sampled errors"
         )
 
-    m = len(ids)
+    return rank_tag_values(values, float(p.errors.mean()), n_errors=int(p.errors.sum()), sep=sep)
+
+
+def rank_tag_values(
+    values: list[Any], error_rate: float, *, n_errors: int | None = None, sep: str = ";"
+) -> pd.DataFrame:
+    """Rank the tags of ``len(values)`` reviewed errors at an overall ``error_rate``.
+
+    The computation behind :func:`rank_error_tags` once the ids are checked; the
+    command line uses it on a filled-in CSV that records the error rate.
+    """
+    if not 0 <= error_rate <= 1:
+        raise ValidationError(f"error_rate must be in [0, 1], got {error_rate!r}")
+    m = len(values)
+    if m == 0:
+        raise ValidationError("no reviewed errors: tag at least one sampled error")
     per_row = [_split_tags(v, sep) for v in values]
     counts = pd.Series([t for row in per_row for t in row], dtype=object).value_counts()
-    rate = float(p.errors.mean())
+    rate = float(error_rate)
     k = counts.to_numpy(dtype=float)
     low, high = wilson_interval(k, np.full(k.shape, m))
     table = pd.DataFrame(
@@ -178,7 +193,7 @@ def rank_error_tags(
             "n_reviewed": m,
             "n_untagged": sum(1 for row in per_row if not row),
             "error_rate": rate,
-            "n_errors": int(p.errors.sum()),
+            "n_errors": n_errors,
         }
     )
     return table

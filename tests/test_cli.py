@@ -1,0 +1,171 @@
+"""The command line, in process: happy paths on real data, malformed input exits 1 or 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+import toolkit as tk
+from toolkit.cli import main
+
+
+@pytest.fixture(scope="module")
+def scored_csv(tmp_path_factory):
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data.iloc[:, :5], data.target.map({0: "malignant", 1: "benign"})
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.5, random_state=0)
+    model = LogisticRegression(max_iter=200).fit(X_tr, y_tr)
+    p = tk.Predictions.from_model(model, X_te, y_te)
+    frame = p.to_frame().drop(columns=["error"])
+    path = tmp_path_factory.mktemp("cli") / "scored.csv"
+    frame.to_csv(path, index=False)
+    return path, p
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def test_error_sample_then_rank_tags_round_trip(scored_csv, tmp_path, capsys):
+    path, p = scored_csv
+    out = tmp_path / "errors.csv"
+    code = main(
+        [
+            "error-sample",
+            str(path),
+            "--target",
+            "y_true",
+            "--proba",
+            "p_*",
+            "--id",
+            "id",
+            "--n",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    sample = pd.read_csv(out)
+    assert len(sample) == int(p.errors.sum())  # fewer errors than 300: all of them
+    assert set(sample["id"]) == set(p.ids[p.errors].tolist())
+    sample["tags"] = ["near-boundary" if i % 2 == 0 else "" for i in range(len(sample))]
+    sample.to_csv(out, index=False)
+    capsys.readouterr()
+    assert main(["rank-tags", str(out), "--tags", "tags"]) == 0
+    printed = capsys.readouterr().out
+    k = (len(sample) + 1) // 2
+    expected = k / len(sample) * p.errors.mean() * 100
+    assert "near-boundary" in printed and f"{expected:.3f}" in printed
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "match"),
+    [
+        ("", [], "empty"),
+        ("y_true,p_a,p_b\n", [], "no rows"),
+        ("y_true,p_a,p_b\na,0.5,0.5,9\nb,0.1,0.9\n", [], "line 2 has 4 fields"),
+        ("y_true,p_a,p_b\na,0.5,0.5\nb,0.1\n", [], "line 3 has 2 fields"),
+        ("label,p_a,p_b\na,0.5,0.5\nb,0.2,0.8\n", [], "target column 'y_true' not found"),
+        ("y_true,p_a,p_b\na,0.5,0.4\nb,0.2,0.8\n", [], "sum to 1"),
+        ("y_true,p_a,p_b\na,x,0.4\nb,0.2,0.8\n", [], "numeric"),
+        ("y_true,p_a,p_b\n,0.5,0.5\nb,0.2,0.8\n", [], "missing value"),
+        ("y_true,p_a,p_b\na,inf,0.5\nb,0.2,0.8\n", [], "infinite|outside"),
+        ("y_true,p_a,p_b\na,0.5,0.5\na,0.2,0.8\n", [], None),  # one class in y: allowed
+        ("y_true,p_a,p_b,id\na,0.5,0.5,1\nb,0.2,0.8,1\n", ["--id", "id"], "unique"),
+        ("y_true,p_a,p_b\na,0.5,0.5\nc,0.2,0.8\n", [], "absent from classes|do not match"),
+    ],
+)
+def test_malformed_input_exits_1_with_one_line(tmp_path, capsys, content, extra, match):
+    path = tmp_path / "in.csv"
+    path.write_text(content)
+    code = main(
+        [
+            "error-sample",
+            str(path),
+            "--target",
+            "y_true",
+            "--proba",
+            "p_*",
+            "--out",
+            str(tmp_path / "o.csv"),
+            *extra,
+        ]
+    )
+    if match is None:
+        assert code == 0
+        return
+    assert code == 1
+    line = _one_error_line(capsys)
+    assert line.startswith("toolkit error-sample: error:")
+    import re
+
+    assert re.search(match, line), line
+
+
+def test_single_class_everywhere_is_refused(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_text("y_true,y_pred\na,a\na,a\n")
+    assert (
+        main(
+            [
+                "error-sample",
+                str(path),
+                "--target",
+                "y_true",
+                "--pred",
+                "y_pred",
+                "--out",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == 1
+    )
+    assert "one class" in _one_error_line(capsys)
+
+
+def test_missing_file_and_usage_errors(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "error-sample",
+                str(tmp_path / "nope.csv"),
+                "--target",
+                "y",
+                "--pred",
+                "p",
+                "--out",
+                "x.csv",
+            ]
+        )
+        == 1
+    )
+    assert "not found" in _one_error_line(capsys)
+    assert main(["error-sample"]) == 2
+    assert main([]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_help_and_version_exit_0(capsys):
+    assert main(["--help"]) == 0
+    assert "error-sample" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert tk.__version__ in capsys.readouterr().out
+
+
+def test_python_m_toolkit_runs():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "toolkit", "--version"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0 and tk.__version__ in out.stdout
+    assert np.isfinite(1.0)
