@@ -22,14 +22,18 @@ _LAZY = {
     "find_error_patterns": "toolkit.analysis.patterns",
     "error_sample": "toolkit.analysis.tags",
     "rank_error_tags": "toolkit.analysis.tags",
+    "Diagnosis": "toolkit.analysis.diagnose",
+    "diagnose": "toolkit.analysis.diagnose",
 }
 
 __all__ = [
+    "Diagnosis",
     "Metrics",
     "Predictions",
     "ToolkitError",
     "__version__",
     "compute_metrics",
+    "diagnose",
     "error_sample",
     "find_error_patterns",
     "rank_error_tags",
@@ -37,6 +41,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.analysis.diagnose import Diagnosis, diagnose
     from toolkit.analysis.metrics import Metrics, compute_metrics
     from toolkit.analysis.patterns import find_error_patterns
     from toolkit.analysis.slices import slice_metrics

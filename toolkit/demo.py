@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import toolkit
-from toolkit.analysis.metrics import compute_metrics, frame_records
-from toolkit.analysis.patterns import find_error_patterns
-from toolkit.analysis.slices import slice_metrics
+from toolkit.analysis.diagnose import diagnose
+from toolkit.analysis.metrics import compute_metrics
 from toolkit.data import Predictions
 from toolkit.datasets.adult import ADULT_TARGET, load_adult
 
@@ -108,7 +106,8 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
     ]
     echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
-    slices = slice_metrics(p, by=DEMO_SLICES)
+    diagnosis = diagnose(p, slices=DEMO_SLICES, random_state=random_state)
+    slices = diagnosis.slices
     flagged = slices[slices["flagged"]].sort_values("gap_pp", ascending=False)
     overall = slices.attrs["overall_error_rate"]
     echo(
@@ -121,7 +120,7 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
             f"[{row.ci_low:.2%}, {row.ci_high:.2%}]  {row.gap_pp:+.1f} pp"
         )
 
-    patterns = find_error_patterns(p, random_state=random_state)
+    patterns = diagnosis.error_patterns
     echo(
         f"\nTop error patterns ({patterns.attrs['n_tested']:,} conjunctions tested; "
         "ranked by the points of error fixing them could remove):"
@@ -133,38 +132,18 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
             f"{row.errors:>5,} of {row.n:>6,} wrong ({row.error_rate:6.2%}, "
             f"lift {row.lift:.2f}, {mark})  {row.pattern}"
         )
-
-    not_yet = "not part of this version of the demo"
-    report = {
-        "meta": {
-            "toolkit_version": toolkit.__version__,
-            "created": pd.Timestamp.now(tz="UTC").isoformat(),
-            "n": p.n,
-            "task": p.task,
-            "classes": [str(c) for c in p.classes],
-            "random_state": random_state,
-            "run_id": None,
+    report = diagnosis.to_dict()
+    report["meta"].update(
+        {
             "data": "UCI Adult census income, official test split (CC BY 4.0)",
             "model": best,
             "models": {k: v[1].overall for k, v in results.items()},
-            "runtime_s": round(time.perf_counter() - started, 3),
-            "skipped": {
-                k: not_yet for k in ("error_patterns", "clusters", "label_issues", "labeling_queue")
-            }
-            | {"chain": "no chain given"},
-        },
-        "metrics": metrics.to_dict(),
-        "baselines": frame_records(metrics.baselines),
-        "slices": frame_records(slices),
-        "error_patterns": frame_records(patterns),
-        "clusters": None,
-        "label_issues": None,
-        "labeling_queue": None,
-        "chain": None,
-    }
+            "demo_runtime_s": round(time.perf_counter() - started, 3),
+        }
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "demo.json"
-    path.write_text(json.dumps(report, indent=2, allow_nan=False), encoding="utf-8")
+    path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     echo(f"\nWrote {path.resolve()}")
     return report

@@ -31,22 +31,28 @@ def _json_value(value: Any) -> Any:
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame rows as JSON-safe dicts (numpy scalars unwrapped, NaN -> None)."""
-    records = []
-    for row in frame.to_dict(orient="records"):
-        records.append({str(k): _json_records_value(v) for k, v in row.items()})
-    return records
+    return [
+        {str(k): json_safe(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
+    ]
 
 
-def _json_records_value(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return [_json_records_value(v) for v in value]
+def json_safe(value: Any) -> Any:
+    """A JSON-safe copy of nested dicts/lists/arrays of scalars (NaN, inf and NA -> None)."""
     if isinstance(value, dict):
-        return {str(k): _json_records_value(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_json_records_value(v) for v in value.tolist()]
-    if value is pd.NA or value is None:
+        return [json_safe(v) for v in value.tolist()]
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    return _json_value(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 @dataclass(frozen=True)
