@@ -169,3 +169,44 @@ def test_python_m_toolkit_runs():
     )
     assert out.returncode == 0 and tk.__version__ in out.stdout
     assert np.isfinite(1.0)
+
+
+def test_diagnose_writes_json_with_every_section(scored_csv, tmp_path, capsys):
+    import json
+
+    path, p = scored_csv
+    out = tmp_path / "d.json"
+    argv = [
+        "diagnose",
+        str(path),
+        "--target",
+        "y_true",
+        "--proba",
+        "p_*",
+        "--id",
+        "id",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["n"] == p.n
+    assert set(data) >= {
+        "meta",
+        "metrics",
+        "baselines",
+        "slices",
+        "error_patterns",
+        "clusters",
+        "label_issues",
+        "labeling_queue",
+        "chain",
+    }
+    accuracy = next(r for r in data["baselines"] if r["metric"] == "accuracy")
+    assert accuracy["model"] == pytest.approx(1 - p.errors.mean())
+    assert data["chain"] is None and "chain" in data["meta"]["skipped"]
+    again = tmp_path / "e.json"
+    assert main([*argv[:-1], str(again)]) == 0
+    first, second = json.loads(out.read_text()), json.loads(again.read_text())
+    first["meta"].pop("created"), second["meta"].pop("created")
+    assert first == second  # same inputs and seed, same JSON

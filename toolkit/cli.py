@@ -123,6 +123,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from toolkit.analysis.diagnose import diagnose
+
+    p = _predictions(args)
+    diagnosis = diagnose(p, slices=_split(args.slices), random_state=args.random_state)
+    m = diagnosis.metrics
+    print(f"{p.n:,} rows, task {p.task}, error rate {p.errors.mean():.2%}")
+    if m is not None:
+        print(m.baselines.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if diagnosis.error_patterns is not None and len(diagnosis.error_patterns):
+        print("Top error patterns (points of error each could remove):")
+        for row in diagnosis.error_patterns.head(5).itertuples():
+            print(f"  {row.gain_pp:5.2f} pp  {row.errors:>6,} of {row.n:>7,}  {row.pattern}")
+    for name, reason in diagnosis.skipped.items():
+        print(f"skipped {name}: {reason}")
+    if args.json:
+        diagnosis.to_json(args.json)
+        print(f"Wrote {args.json}")
+    return EXIT_OK
+
+
 def _cmd_error_sample(args: argparse.Namespace) -> int:
     from toolkit.analysis.tags import error_sample
 
@@ -188,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="reports", metavar="DIR", help="output folder")
     demo.add_argument("--random-state", type=int, default=0, metavar="N")
     demo.set_defaults(func=_cmd_demo)
+
+    diag = sub.add_parser(
+        "diagnose",
+        help="metrics beside baselines, sliced metrics and error patterns of a scored table",
+        description="Read a table of labels, predictions or probabilities and features, run "
+        "every analysis the columns allow and write the results as JSON.",
+        epilog="example: toolkit diagnose test.csv --target income --proba 'p_*' "
+        "--slices sex,race,age --json reports/test.json",
+    )
+    _add_input_options(diag)
+    diag.add_argument("--slices", metavar="COLS", help="columns for sliced metrics")
+    diag.add_argument("--json", metavar="PATH", help="write the diagnosis as JSON")
+    diag.add_argument("--random-state", type=int, default=0, metavar="N")
+    diag.set_defaults(func=_cmd_diagnose)
 
     sample = sub.add_parser(
         "error-sample",

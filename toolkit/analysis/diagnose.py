@@ -37,11 +37,13 @@ class Diagnosis:
     Attributes
     ----------
     meta : dict
-        toolkit version, creation time, n, task, classes, random_state, run id,
-        ``skipped`` (section -> reason) and ``runtime_s`` per section.
+        toolkit version, creation time, n, task, classes, random_state, run id and
+        ``skipped`` (section -> reason).
     metrics : Metrics or None
     slices, error_patterns, label_issues, labeling_queue, chain : DataFrame or None
     clusters : object with ``to_dict()`` or None
+    extras : dict
+        Not serialised: ``runtime_s`` per section.
     """
 
     meta: dict[str, Any]
@@ -172,9 +174,9 @@ def diagnose(
         "run_id": run_id,
         "features": p.feature_names,
         "skipped": skipped,
-        "runtime_s": runtime,
     }
-    return Diagnosis(meta=meta, **results)
+    # timings vary from run to run, so they stay out of the JSON (same inputs, same JSON)
+    return Diagnosis(meta=meta, extras={"runtime_s": runtime}, **results)
 
 
 def _slices(p: Predictions, columns: Sequence[str] | None) -> pd.DataFrame:
