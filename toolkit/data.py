@@ -62,8 +62,17 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(values.cat.categories.dtype)
         arr = values.to_numpy(copy=True)
-    else:
+    elif isinstance(values, np.ndarray):
         arr = np.array(values, copy=True)
+    else:
+        arr = np.array(values)
+        if arr.dtype.kind in "US":
+            # numpy turns ["a", 1] into strings; keep the Python values so mixed label
+            # types are reported instead of silently becoming text
+            as_objects = np.empty(len(values), dtype=object)
+            as_objects[:] = list(values)
+            if any(not isinstance(v, str | np.str_) for v in as_objects):
+                arr = as_objects
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.ravel()
     if arr.ndim != 1:
@@ -71,6 +80,20 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     if arr.dtype.kind in "US":  # fixed-width numpy strings: use Python objects like pandas
         arr = arr.astype(object)
     return arr
+
+
+def _label_like(name: str, examples: list[Any]) -> Any:
+    """A class named only by a probability column, typed like the observed labels."""
+    if not examples or isinstance(examples[0], str):
+        return name
+    if isinstance(examples[0], bool):
+        if name in ("True", "False"):
+            return name == "True"
+        return name
+    try:
+        return type(examples[0])(name)
+    except (TypeError, ValueError):
+        return name
 
 
 def _is_regressor(model: Any) -> bool:
@@ -240,6 +263,7 @@ class Predictions:
         if y_pred_arr is None and proba is None:
             raise ValidationError("give y_pred, proba, or both")
 
+        given_task = task
         if task is None:
             task = self._detect_task(y_true_arr, y_pred_arr, proba)
 
@@ -273,7 +297,7 @@ class Predictions:
         else:
             if tolerance is not None:
                 raise ValidationError("tolerance applies to regression only")
-            self._init_classification(y_true_arr, y_pred_arr, proba, classes, task)
+            self._init_classification(y_true_arr, y_pred_arr, proba, classes, given_task)
 
         self._ids = self._validate_ids(ids, n)
         self._features = self._validate_features(features, n)
@@ -337,7 +361,11 @@ class Predictions:
             y_pred = df[pred]
         proba_frame = None
         if proba is not None:
-            proba_cols = cls._resolve_columns(df, proba, "proba")
+            proba_cols = [c for c in cls._resolve_columns(df, proba, "proba") if c not in used]
+            if not proba_cols:
+                raise ColumnNotFoundError(
+                    f"no proba columns match {proba!r} apart from the target/pred columns"
+                )
             used.update(proba_cols)
             proba_frame = df[proba_cols]
             if isinstance(proba, str):
@@ -362,6 +390,8 @@ class Predictions:
         proba_arr = None
         if proba_frame is not None:
             proba_arr, _ = _numeric_matrix(proba_frame, "proba")
+            if proba_arr.shape[1] == 1:  # one column: the probability of classes[1]
+                proba_arr = proba_arr[:, 0]
         return cls(
             df[target],
             y_pred,
@@ -399,7 +429,16 @@ class Predictions:
             proba = np.asarray(model.predict_proba(X))
             classes = getattr(model, "classes_", None)
             y_pred = model.predict(X)
-            return cls(y, y_pred, proba, classes=classes, features=features, ids=ids, task=task)
+            return cls(
+                y,
+                y_pred,
+                proba,
+                classes=classes,
+                features=features,
+                ids=ids,
+                task=task,
+                tolerance=tolerance,
+            )
         y_pred = model.predict(X)
         return cls(y, y_pred, features=features, ids=ids, task=task, tolerance=tolerance)
 
@@ -555,7 +594,7 @@ class Predictions:
         y_pred: np.ndarray | None,
         proba: Any,
         classes: Any,
-        task: str,
+        task: str | None,
     ) -> None:
         n = y_true.shape[0]
         _check_labels_present(y_true, "y_true")
@@ -578,8 +617,10 @@ class Predictions:
         if classes is None:
             pool = y_true if y_pred is None else np.concatenate([y_true, y_pred])
             classes_arr = _unique_sorted(pool, "the labels")
-            if proba_names is not None and proba_arr is not None:
-                # A DataFrame of probabilities names its classes: use that order.
+            observed = {str(_py(v)) for v in pd.unique(y_true)}
+            if proba_names is not None and proba_arr is not None and observed <= set(proba_names):
+                # A DataFrame whose column names are the classes: match by name. Other
+                # names (e.g. 0, 1 from pd.DataFrame(predict_proba(X))) mean "by position".
                 classes_arr, order = Predictions._match_class_names(proba_names, y_true, None)
                 proba_arr = proba_arr[:, order]
         else:
@@ -649,11 +690,8 @@ class Predictions:
                 f"task is 'binary' but there are {classes_arr.shape[0]} classes: "
                 f"{_preview(classes_arr, 10)}"
             )
-        if task == "binary" or classes_arr.shape[0] == 2:
-            task = "binary"
-        else:
-            task = "multiclass"
-        self._task = task
+        # the number of classes decides (a given `classes` may name unseen ones)
+        self._task = "binary" if classes_arr.shape[0] == 2 else "multiclass"
         self._classes = np.array(classes_arr, copy=True)
         self._y_true = y_true
         self._y_pred = np.asarray(y_pred)
@@ -676,14 +714,18 @@ class Predictions:
                 if name in by_str:
                     labels.append(by_str[name])
                 else:  # a class the labels never show: keep the type of the labels
-                    try:
-                        sample = next(iter(by_str.values()))
-                        labels.append(type(sample)(name) if not isinstance(sample, str) else name)
-                    except (StopIteration, ValueError, TypeError):
-                        labels.append(name)
+                    labels.append(_label_like(name, list(by_str.values())))
+            unmatched = [v for k, v in by_str.items() if k not in names]
+            if unmatched:
+                raise InvalidProbabilityError(
+                    f"proba columns {_preview(names, 10)} have no column for label(s) "
+                    f"{_preview(unmatched)} of y_true"
+                )
             classes_arr = _unique_sorted(np.array(labels, dtype=object), "the proba columns")
-            if all(isinstance(v, int | np.integer) for v in labels):
+            if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in labels):
                 classes_arr = classes_arr.astype(np.int64)
+            elif all(isinstance(v, bool) for v in labels):
+                classes_arr = classes_arr.astype(bool)
         position = {str(_py(c)): j for j, c in enumerate(names)}
         missing = [str(_py(c)) for c in classes_arr if str(_py(c)) not in position]
         if missing or len(names) != classes_arr.shape[0]:
