@@ -84,6 +84,22 @@ class Diagnosis:
             target.write_text(text + "\n", encoding="utf-8")
         return text
 
+    def to_html(self, path: str | Path | None = None, *, title: str | None = None) -> str:
+        """The self-contained offline HTML report; also written to ``path`` when given."""
+        # The one place analysis reaches into the report layer, imported on use only
+        # (like scikit-learn's Display objects importing matplotlib inside plot()).
+        from toolkit.report import render_html
+
+        html = render_html(self, title=title)
+        if path is not None:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(html, encoding="utf-8")
+        return html
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
 
 def diagnose(
     p: Predictions,
@@ -95,6 +111,7 @@ def diagnose(
     sections: Sequence[str] | None = None,
     run_id: str | None = None,
     created: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Diagnosis:
     """Run every analysis that ``p`` (and ``chain``, ``pool``) allow.
 
@@ -116,6 +133,8 @@ def diagnose(
         MLflow run the diagnosis belongs to, recorded in ``meta``.
     created : str, default=None
         ISO timestamp for ``meta.created`` (default: now, UTC).
+    meta : dict, default=None
+        Extra entries for ``meta`` (e.g. the data set and model), shown in the report.
 
     Returns
     -------
@@ -162,7 +181,7 @@ def diagnose(
         lambda: None,
     )
 
-    meta = {
+    info = {
         "toolkit_version": __version__,
         "created": created or pd.Timestamp.now(tz="UTC").isoformat(),
         "n": p.n,
@@ -174,9 +193,10 @@ def diagnose(
         "run_id": run_id,
         "features": p.feature_names,
         "skipped": skipped,
+        **(meta or {}),
     }
     # timings vary from run to run, so they stay out of the JSON (same inputs, same JSON)
-    return Diagnosis(meta=meta, extras={"runtime_s": runtime}, **results)
+    return Diagnosis(meta=info, extras={"runtime_s": runtime}, **results)
 
 
 def _slices(p: Predictions, columns: Sequence[str] | None) -> pd.DataFrame:

@@ -1,0 +1,125 @@
+"""The HTML report: self-contained, escaped, every section present, long tables truncated."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import toolkit as tk
+from toolkit.report.render import MAX_TABLE_ROWS
+
+SECTIONS = [
+    "summary",
+    "metrics",
+    "classes",
+    "calibration",
+    "slices",
+    "patterns",
+    "clusters",
+    "label-issues",
+    "labeling-queue",
+    "chain",
+    "run",
+]
+EVIL = [
+    "<script>alert('x')</script>",
+    '"><img src=x onerror=alert(1)>',
+    "' onmouseover='alert(2)",
+    "</table><h1>injected</h1>",
+]
+
+
+def _evil_predictions(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    group = rng.choice(EVIL + ["plain"], n)
+    y_true = rng.choice(["<b>yes</b>", "no"], n)
+    bad = group == EVIL[0]
+    proba_yes = np.where(y_true == "<b>yes</b>", 0.8, 0.2)
+    proba_yes = np.where(bad, 1 - proba_yes, proba_yes)  # the evil group is always wrong
+    proba = np.column_stack([proba_yes, 1 - proba_yes])
+    ids = [f"<i>{k}</i>" for k in range(n)]
+    return tk.Predictions(
+        y_true,
+        proba=proba,
+        classes=["<b>yes</b>", "no"],
+        ids=ids,
+        features={"group": group, "x": rng.normal(size=n)},
+    )
+
+
+def test_every_string_from_the_data_is_escaped():
+    d = tk.diagnose(_evil_predictions())
+    assert d.error_patterns["pattern"].iloc[0] == f"group = {EVIL[0]}"  # it is in the report
+    html = d.to_html()
+    for evil in EVIL:
+        assert evil not in html
+    assert "group = &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;yes&lt;/b&gt;" in html and "<b>yes</b>" not in html
+    assert html.count("<script") == 1  # ours, at the end
+    assert "<h1>injected</h1>" not in html and "<img src=x" not in html
+
+
+def test_report_is_self_contained_and_has_every_section(tmp_path):
+    d = tk.diagnose(_evil_predictions())
+    path = tmp_path / "r.html"
+    html = d.to_html(path)
+    assert path.read_text(encoding="utf-8") == html
+    for section in SECTIONS:
+        assert f'<section id="{section}"' in html
+    # nothing is fetched: no http(s) or protocol-relative src/href/url()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html)
+    assert "<svg" in html  # the calibration figure is inline
+    assert "Content-Security-Policy" in html
+    # skipped sections say why
+    assert "Skipped: no chain was given." in html
+
+
+def test_summary_has_numbers_from_the_results():
+    p = _evil_predictions()
+    d = tk.diagnose(p)
+    html = d.to_html()
+    top = d.error_patterns.iloc[0]
+    assert f"{top['gain_pp']:.1f} points of error" in html
+    assert f"{p.errors.mean():.1%} of {p.n:,} rows" in html
+
+
+def test_long_tables_are_truncated_with_a_count():
+    rng = np.random.default_rng(1)
+    n = 5000
+    p = tk.Predictions(
+        rng.integers(0, 2, n),
+        rng.integers(0, 2, n),
+        features={f"c{j}": [f"v{k}" for k in rng.integers(0, 40, n)] for j in range(6)},
+    )
+    d = tk.diagnose(p, sections=["metrics", "slices"])
+    assert len(d.slices) == 240 > MAX_TABLE_ROWS
+    html = d.to_html()
+    assert f"Showing {MAX_TABLE_ROWS} of {len(d.slices):,} rows" in html
+
+
+def test_regression_report_renders_without_class_sections():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=400)
+    p = tk.Predictions(
+        y, y + rng.normal(size=400) * 0.3, features={"g": rng.choice(["a", "b"], 400)}
+    )
+    html = tk.diagnose(p).to_html()
+    assert "Not a classification task." in html and "No probabilities were given." in html
+    assert "MAE" in html
+
+
+def test_notebook_repr_is_the_report():
+    d = tk.diagnose(_evil_predictions(), sections=["metrics"])
+    assert d._repr_html_().startswith("<!DOCTYPE html>")
+    assert d.error_patterns is None and d.skipped["error_patterns"] == "not requested"
+
+
+@pytest.mark.parametrize("section", ["patterns", "slices"])
+def test_sortable_tables_carry_numeric_sort_keys(section):
+    html = tk.diagnose(_evil_predictions()).to_html()
+    table = html[html.index(f'<section id="{section}"') :]
+    table = table[: table.index("</section>")]
+    assert 'data-sort="' in table and "sortable" in table

@@ -1,0 +1,136 @@
+"""Figures of the report: functions of a result that return an Axes (and inline helpers).
+
+matplotlib is imported here and in nowhere else but the report package.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+__all__ = ["calibration_axes", "error_map_axes", "to_png_data_uri", "to_svg"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def calibration_axes(calibration: Any, ax: Any = None) -> Any:
+    """Reliability diagram: accuracy against mean confidence per bin, bar width = bin."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    bins = calibration.bins
+    filled = bins[bins["n"] > 0]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#888", linewidth=1, label="perfect")
+    ax.plot(
+        filled["mean_confidence"],
+        filled["accuracy"],
+        marker="o",
+        color="#1f5fa8",
+        linewidth=1.5,
+        label=f"model (ECE {calibration.ece:.3f})",
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence of the predicted class")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def error_map_axes(
+    coords: np.ndarray,
+    classes: np.ndarray,
+    errors: np.ndarray,
+    clusters: np.ndarray | None = None,
+    ax: Any = None,
+    max_points: int = 20000,
+    random_state: int = 0,
+) -> Any:
+    """The 2-D error map: circles for correct predictions, squares for errors, one colour
+    per class, cluster ids written at their centres."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 5.2))
+    n = coords.shape[0]
+    keep = np.arange(n)
+    if n > max_points:  # keep every error, sample the correct rows
+        rng = np.random.default_rng(random_state)
+        correct = np.flatnonzero(~errors)
+        take = max(max_points - int(errors.sum()), 0)
+        keep = np.sort(
+            np.concatenate([np.flatnonzero(errors), rng.choice(correct, take, replace=False)])
+        )
+    labels = np.asarray(classes)[keep]
+    uniq = list(dict.fromkeys(sorted(map(str, set(labels.tolist())))))
+    cmap = plt.get_cmap("tab10" if len(uniq) <= 10 else "tab20")
+    for k, label in enumerate(uniq):
+        rows = keep[labels.astype(str) == label]
+        ok, bad = rows[~errors[rows]], rows[errors[rows]]
+        color = cmap(k % cmap.N)
+        ax.scatter(*coords[ok].T, s=6, marker="o", color=color, alpha=0.35, linewidths=0)
+        ax.scatter(
+            *coords[bad].T,
+            s=14,
+            marker="s",
+            color=color,
+            alpha=0.9,
+            edgecolors="black",
+            linewidths=0.3,
+            label=label,
+        )
+    if clusters is not None:
+        for c in sorted(set(clusters.tolist()) - {-1}):
+            centre = np.median(coords[clusters == c], axis=0)
+            ax.annotate(
+                str(c),
+                centre,
+                fontsize=9,
+                weight="bold",
+                ha="center",
+                bbox={"boxstyle": "circle", "fc": "white", "alpha": 0.8},
+            )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(
+        title="errors (squares) by class",
+        fontsize=7,
+        title_fontsize=8,
+        loc="best",
+        markerscale=1.2,
+        frameon=False,
+    )
+    return ax
+
+
+def to_svg(ax: Any) -> str:
+    """The figure of ``ax`` as inline SVG text (text kept as text, so it stays small);
+    the figure is closed."""
+    plt = _pyplot()
+    fig = ax.figure
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "toolkit"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def to_png_data_uri(ax: Any, dpi: int = 110) -> str:
+    """The figure of ``ax`` as a base64 PNG data URI; the figure is closed."""
+    plt = _pyplot()
+    fig = ax.figure
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
