@@ -80,7 +80,7 @@ def test_error_sample_then_rank_tags_round_trip(scored_csv, tmp_path, capsys):
         ("y_true,p_a,p_b\na,inf,0.5\nb,0.2,0.8\n", [], "infinite|outside"),
         ("y_true,p_a,p_b\na,0.5,0.5\na,0.2,0.8\n", [], None),  # one class in y: allowed
         ("y_true,p_a,p_b,id\na,0.5,0.5,1\nb,0.2,0.8,1\n", ["--id", "id"], "unique"),
-        ("y_true,p_a,p_b\na,0.5,0.5\nc,0.2,0.8\n", [], "absent from classes|do not match"),
+        ("y_true,p_a,p_b\na,0.5,0.5\nc,0.2,0.8\n", [], "absent from classes|no column for label"),
     ],
 )
 def test_malformed_input_exits_1_with_one_line(tmp_path, capsys, content, extra, match):
