@@ -28,8 +28,8 @@ def wilson_interval(
         low = np.clip(centre - half, 0.0, 1.0)
         high = np.clip(centre + half, 0.0, 1.0)
     # exact ends: no error -> low is 0, all errors -> high is 1 (removes rounding noise)
-    low = np.where(k == 0, 0.0, low)
-    high = np.where(k == n, 1.0, high)
+    low = np.where((k == 0) & (n > 0), 0.0, low)
+    high = np.where((k == n) & (n > 0), 1.0, high)
     return low, high
 
 

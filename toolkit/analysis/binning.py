@@ -30,7 +30,8 @@ def format_number(value: Any) -> str:
     v = float(value)
     if math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return f"{v:.6g}"
+    text = f"{v:.6g}"
+    return text if float(text) == v else repr(v)  # the label must be the exact rule
 
 
 def _nice(value: float, integer_data: bool) -> float:
@@ -146,8 +147,9 @@ def _bin_numeric(values: np.ndarray, column: str, bins: int) -> ColumnBins:
     masses = uniq[is_mass].tolist()
     k = bins - len(masses)
     cuts: list[float] = []
-    if k >= 2 and (~is_mass).any():
-        rest_vals, rest_counts = uniq[~is_mass], counts[~is_mass]
+    rest = ~is_mass & np.isfinite(uniq)  # cuts come from finite values only
+    if k >= 2 and rest.any():
+        rest_vals, rest_counts = uniq[rest], counts[rest]
         cum = np.cumsum(rest_counts)
         total = cum[-1]
         for j in range(1, k):
@@ -158,7 +160,7 @@ def _bin_numeric(values: np.ndarray, column: str, bins: int) -> ColumnBins:
     points = sorted([(c, "cut") for c in cuts] + [(v, "mass") for v in masses])
 
     segments: list[tuple[float, bool, float, bool]] = []  # lo, lo_closed, hi, hi_closed
-    lo, lo_closed = -math.inf, False
+    lo, lo_closed = -math.inf, True  # the outer bins hold -inf and +inf
     for value, kind in points:
         segments.append((lo, lo_closed, value, False))
         if kind == "mass":
@@ -166,7 +168,7 @@ def _bin_numeric(values: np.ndarray, column: str, bins: int) -> ColumnBins:
             lo, lo_closed = value, False
         else:
             lo, lo_closed = value, True
-    segments.append((lo, lo_closed, math.inf, False))
+    segments.append((lo, lo_closed, math.inf, True))
 
     codes = np.full(values.shape[0], -1, dtype=np.int64)
     labels: list[str] = []

@@ -92,8 +92,9 @@ class Metrics:
     overall : dict of str to float
         The model's metrics (None where not defined, e.g. ROC AUC with one class).
     baselines : DataFrame
-        One row per metric: ``metric``, ``model``, ``zero_rule``, ``stratified``,
-        ``margin_over_zero_rule``, ``margin_over_stratified``, ``higher_is_better``.
+        One row per metric: ``metric``, ``model``, ``zero_rule``,
+        ``margin_over_zero_rule``, ``stratified``, ``margin_over_stratified``,
+        ``higher_is_better``.
         A margin is positive when the model is better than the baseline, whatever the
         direction of the metric.
     per_class : DataFrame or None
