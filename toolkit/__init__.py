@@ -24,29 +24,57 @@ _LAZY = {
     "rank_error_tags": "toolkit.analysis.tags",
     "Diagnosis": "toolkit.analysis.diagnose",
     "diagnose": "toolkit.analysis.diagnose",
+    "ErrorClusters": "toolkit.analysis.clusters",
+    "cluster_errors": "toolkit.analysis.clusters",
+    "out_of_sample_proba": "toolkit.analysis.labels",
+    "find_label_issues": "toolkit.analysis.labels",
+    "labeling_queue": "toolkit.analysis.labeling",
+    "Stage": "toolkit.analysis.chain",
+    "analyze_chain": "toolkit.analysis.chain",
+    "Run": "toolkit.tracking.run",
+    "track": "toolkit.tracking.run",
+    "tracked": "toolkit.tracking.run",
+    "compare_runs": "toolkit.tracking.compare",
 }
 
 __all__ = [
     "Diagnosis",
+    "ErrorClusters",
     "Metrics",
     "Predictions",
+    "Run",
+    "Stage",
     "ToolkitError",
     "__version__",
+    "analyze_chain",
+    "cluster_errors",
+    "compare_runs",
     "compute_metrics",
     "diagnose",
     "error_sample",
     "find_error_patterns",
+    "find_label_issues",
+    "labeling_queue",
+    "out_of_sample_proba",
     "rank_error_tags",
     "slice_metrics",
+    "track",
+    "tracked",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.analysis.chain import Stage, analyze_chain
+    from toolkit.analysis.clusters import ErrorClusters, cluster_errors
     from toolkit.analysis.diagnose import Diagnosis, diagnose
+    from toolkit.analysis.labeling import labeling_queue
+    from toolkit.analysis.labels import find_label_issues, out_of_sample_proba
     from toolkit.analysis.metrics import Metrics, compute_metrics
     from toolkit.analysis.patterns import find_error_patterns
     from toolkit.analysis.slices import slice_metrics
     from toolkit.analysis.tags import error_sample, rank_error_tags
     from toolkit.data import Predictions
+    from toolkit.tracking.compare import compare_runs
+    from toolkit.tracking.run import Run, track, tracked
 
 
 def __getattr__(name: str) -> Any:

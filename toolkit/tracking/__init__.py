@@ -1,0 +1,53 @@
+"""Experiment tracking on MLflow: the only package of toolkit that imports mlflow.
+
+Names are loaded lazily so that importing ``toolkit.tracking.commands`` (the CLI) does not
+import mlflow until a command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "Run": "toolkit.tracking.run",
+    "track": "toolkit.tracking.run",
+    "tracked": "toolkit.tracking.run",
+    "current_run": "toolkit.tracking.run",
+    "compare_runs": "toolkit.tracking.compare",
+    "list_runs": "toolkit.tracking.compare",
+    "mark_stale_runs": "toolkit.tracking.compare",
+    "sync": "toolkit.tracking.spool",
+    "resolve_tracking_uri": "toolkit.tracking._store",
+}
+
+__all__ = [
+    "Run",
+    "compare_runs",
+    "current_run",
+    "list_runs",
+    "mark_stale_runs",
+    "resolve_tracking_uri",
+    "sync",
+    "track",
+    "tracked",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.tracking._store import resolve_tracking_uri
+    from toolkit.tracking.compare import compare_runs, list_runs, mark_stale_runs
+    from toolkit.tracking.run import Run, current_run, track, tracked
+    from toolkit.tracking.spool import sync
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolkit.tracking' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

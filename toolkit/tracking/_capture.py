@@ -1,0 +1,179 @@
+"""What a run records without being asked: code version, environment, console output.
+
+Git state and the package list are read once per process and working directory: a
+script's code and environment do not change while it runs, and reading them costs tens
+of milliseconds that would otherwise be paid by every small run.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["GitState", "Tee", "environment", "git_state", "package_versions"]
+
+#: Longest diff stored as an artifact (bigger diffs are cut, and the cut is said).
+MAX_DIFF_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The code version of a working tree."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    root: str | None = None
+    status: str = ""
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _git(args: list[str], cwd: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=8)
+def git_state(cwd: str) -> GitState:
+    """Commit, branch, dirty flag, ``git status`` and the diff against HEAD of ``cwd``.
+
+    Returns an empty :class:`GitState` outside a repository or without git.
+    """
+    root = _git(["rev-parse", "--show-toplevel"], cwd)
+    if root is None:
+        return GitState()
+    commit = (_git(["rev-parse", "HEAD"], cwd) or "").strip() or None
+    branch = (_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None
+    status = _git(["status", "--porcelain=v1", "--untracked-files=normal"], cwd) or ""
+    diff = (_git(["diff", "HEAD", "--no-color", "--binary"], cwd) or "") if commit else ""
+    notes = []
+    if len(diff.encode()) > MAX_DIFF_BYTES:
+        diff = diff.encode()[:MAX_DIFF_BYTES].decode(errors="ignore")
+        notes.append(f"diff cut at {MAX_DIFF_BYTES} bytes")
+    return GitState(
+        commit=commit,
+        branch=branch,
+        dirty=bool(status.strip()),
+        root=root.strip(),
+        status=status,
+        diff=diff,
+        notes=notes,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> str:
+    """``name==version`` of every installed distribution, sorted, one a line."""
+    seen = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in seen:
+            seen[name.lower()] = f"{name}=={dist.version}"
+    return "\n".join(seen[k] for k in sorted(seen)) + "\n"
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    memory = _memory_bytes()
+    cpus = os.cpu_count()
+    hardware = f"{cpus} CPUs, {platform.machine()}"
+    if memory:
+        hardware += f", {memory / 2**30:.1f} GiB RAM"
+    processor = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                processor = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_count": cpus,
+        "memory_bytes": memory,
+        "processor": processor,
+        "hardware": hardware,
+    }
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform, hardware, argv, cwd and pid of this process."""
+    return {
+        **_static_environment(),
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+    }
+
+
+class Tee(io.TextIOBase):
+    """Write to a console stream and to a log file at once.
+
+    Everything else (``fileno``, ``isatty``, ``encoding``) is the console stream's, so code
+    that checks for a terminal behaves as before.
+    """
+
+    def __init__(self, stream: TextIO, sink: TextIO, lock: threading.Lock) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._lock = lock
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        with self._lock:
+            if not self._sink.closed:
+                self._sink.write(text)
+        return written
+
+    def flush(self) -> None:
+        self._stream.flush()
+        with self._lock:
+            if not self._sink.closed:
+                self._sink.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
