@@ -1,0 +1,258 @@
+"""Speed and memory of `toolkit.cluster_errors` on 10k, 50k and 100k rows x 64 dims.
+
+Input: 64-d embeddings drawn from 40 Gaussian blobs of different sizes, 10 classes, a
+model that errs on ~8% of rows at random plus ~70% of the rows of 3 blobs (planted error
+clusters), and 4 feature columns (2 numeric, 1 categorical, 1 with missing values) for
+the rules. Default options (``max_points=20000``, ``n_bootstrap=3``, ``random_state=0``).
+
+Each size runs in a fresh subprocess that builds the data, then calls ``cluster_errors``
+twice: the first call ("cold process") pays for importing umap/hdbscan and numba's
+compilation (with numba's on-disk cache as the earlier runs left it, the normal case);
+the second ("warm") is the steady state. One more subprocess, at the largest size, points
+``NUMBA_CACHE_DIR`` at an empty folder: the one-off cost of the very first run after
+installing. Peak memory is the worker's peak RSS (``getrusage``), data included.
+Whether the planted clusters were found (best row Jaccard of each) is printed too.
+
+The machine may be shared: the load average before and after each worker is recorded.
+
+Run ``make bench`` or ``.venv/bin/python benchmarks/bench_clusters.py``; the full run
+prints a markdown table and replaces its section of ``benchmarks/RESULTS.md``.
+``--sizes 5000`` is a quick run that leaves RESULTS.md alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SIZES = [10_000, 50_000, 100_000]
+DIMS = 64
+SEED = 0
+TIME_TARGET_S = 60.0
+MEMORY_TARGET_MIB = 4096.0
+RESULTS = Path(__file__).with_name("RESULTS.md")
+START_MARK = "<!-- bench_clusters:start -->"
+END_MARK = "<!-- bench_clusters:end -->"
+DATE = "2026-11-22"
+
+
+def make_data(n: int, seed: int = SEED) -> tuple[Any, Any]:
+    """Predictions with 64-d embeddings and three planted error blobs; the planted masks."""
+    import numpy as np
+    import pandas as pd
+
+    import toolkit as tk
+
+    rng = np.random.default_rng(seed)
+    n_blobs = 40
+    weights = rng.dirichlet(np.full(n_blobs, 2.0))
+    blob = rng.choice(n_blobs, size=n, p=weights)
+    centres = rng.normal(0.0, 4.0, size=(n_blobs, DIMS))
+    emb = centres[blob] + rng.normal(0.0, 1.0, size=(n, DIMS))
+    y = blob % 10
+    planted_blobs = [int(b) for b in np.argsort(-weights)[[5, 10, 15]]]
+    planted = np.isin(blob, planted_blobs)
+    wrong = rng.random(n) < np.where(planted, 0.7, 0.08)
+    pred = np.where(wrong, (y + 1 + rng.integers(0, 9, n)) % 10, y)
+    features = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "hours": np.round(rng.normal(40, 10, n), 1),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+            "score": np.where(rng.random(n) < 0.05, np.nan, rng.normal(0, 1, n)),
+        }
+    )
+    p = tk.Predictions(y, pred, features=features, embeddings=emb.astype(np.float32))
+    return p, [blob == b for b in planted_blobs]
+
+
+def worker(n: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    import numpy as np
+
+    from toolkit.analysis.clusters import cluster_errors
+
+    p, planted = make_data(n)
+    built = time.perf_counter()
+    times = []
+    result = None
+    for _ in range(2):
+        t = time.perf_counter()
+        result = cluster_errors(p, random_state=SEED)
+        times.append(time.perf_counter() - t)
+    labels = result.labels
+    found = []
+    for mask in planted:
+        best = 0.0
+        for c in range(int(labels.max()) + 1):
+            member = labels == c
+            best = max(best, (member & mask).sum() / (member | mask).sum())
+        found.append(round(float(best), 3))
+    return {
+        "n": n,
+        "build_s": built - started,
+        "cold_s": times[0],
+        "cold_total_s": times[0] + (built - started),
+        "warm_s": times[1],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "clusters": len(result.table),
+        "noise": result.n_noise,
+        "n_fit": result.params["n_fit"],
+        "planted_jaccard": found,
+        "top3_gain_pp": [round(float(v), 2) for v in result.table["gain_pp"].head(3)],
+        "all_rows_counted": int(result.table["n"].sum() + result.n_noise) == n,
+        "numba_cache": os.environ.get("NUMBA_CACHE_DIR", "default"),
+        "_": np.__version__,
+    }
+
+
+def run_worker(n: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    record["load_before"] = load_before
+    record["load_after"] = os.getloadavg()[0]
+    return record
+
+
+def machine() -> str:
+    uname = " ".join(platform.uname()[:3])
+    cpus = os.cpu_count()
+    try:
+        mem_kib = int(
+            next(
+                line
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            ).split()[1]
+        )
+        mem = f", {mem_kib / 2**20:.1f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        mem = ""
+    return f"`{uname}`; {cpus} cores{mem}"
+
+
+def versions() -> str:
+    from importlib.metadata import version
+
+    names = ["numpy", "scikit-learn", "umap-learn", "hdbscan", "pynndescent", "numba"]
+    return ", ".join(f"{n} {version(n)}" for n in names)
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    lines = [
+        "| rows | run | numba cache | first call (s) | second call, warm (s) "
+        "| peak RSS (MiB) | clusters | noise rows | planted found (Jaccard) "
+        "| load avg before/after |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in records:
+        cache = (
+            "empty (first run ever)" if r["numba_cache"] != "default" else "as left by earlier runs"
+        )
+        lines.append(
+            f"| {r['n']:,} | new process | {cache} | {r['cold_s']:.1f} | {r['warm_s']:.1f} "
+            f"| {r['peak_rss_mib']:.0f} | {r['clusters']} | {r['noise']:,} "
+            f"| {', '.join(f'{j:.2f}' for j in r['planted_jaccard'])} "
+            f"| {r['load_before']:.1f} / {r['load_after']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(records: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in records:
+        if r["n"] != max(x["n"] for x in records):
+            continue
+        ok_t = "met" if r["cold_s"] < TIME_TARGET_S else "NOT met"
+        ok_m = "met" if r["peak_rss_mib"] < MEMORY_TARGET_MIB else "NOT met"
+        lines.append(
+            f"- {r['n']:,} rows, numba cache {r['numba_cache']}: first call in a new process "
+            f"{r['cold_s']:.1f} s vs {TIME_TARGET_S:.0f} s ({ok_t}); peak RSS "
+            f"{r['peak_rss_mib']:.0f} MiB vs {MEMORY_TARGET_MIB:.0f} MiB ({ok_m})"
+        )
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    if START_MARK in text and END_MARK in text:
+        head, rest = text.split(START_MARK, 1)
+        _, tail = rest.split(END_MARK, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--no-empty-cache", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker)))
+        return
+    sizes = args.sizes or SIZES
+    records = []
+    for n in sizes:
+        records.append(run_worker(n))
+        print(json.dumps(records[-1]), flush=True)
+    if not args.no_empty_cache:
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            records.append(run_worker(max(sizes), env=env))
+            records[-1]["numba_cache"] = "empty"
+            print(json.dumps(records[-1]), flush=True)
+    body = table(records)
+    print(body)
+    if args.sizes is not None:
+        return
+    section = "\n".join(
+        [
+            START_MARK,
+            "## Error clusters (benchmarks/bench_clusters.py)",
+            "",
+            f"- date: {DATE}",
+            f"- machine: {machine()}; shared with other jobs (load average in the table)",
+            f"- software: Python {platform.python_version()}, {versions()}",
+            "- command: `make bench` or `.venv/bin/python benchmarks/bench_clusters.py`",
+            f"- input: {DIMS}-d embeddings from 40 Gaussian blobs, 10 classes, ~8% random "
+            "errors plus 3 planted blobs with 70% errors, 4 feature columns; "
+            "`cluster_errors(p, random_state=0)` with defaults (`max_points=20000`, "
+            "`cluster_dims=8`, `n_bootstrap=3`)",
+            "- each size runs in a new process: the first call pays imports and numba "
+            "compilation (numba's on-disk cache as earlier runs left it); the second call is "
+            "the steady state; the last row empties numba's cache first (first run after "
+            "installing); peak RSS is the worker's, input data included",
+            "",
+            body,
+            "",
+            f"Targets (under {TIME_TARGET_S:.0f} s including numba compilation, under "
+            f"{MEMORY_TARGET_MIB / 1024:.0f} GB):",
+            "",
+            verdict(records),
+            END_MARK,
+        ]
+    )
+    write_results(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,636 @@
+"""cluster_errors: planted clusters of errors, real digits errors, rules checked against
+membership, sampling above max_points, stability, the figure data, validation.
+
+UMAP's numba compilation costs ~20 s in a new process, so the inputs are small (a few
+hundred rows; digits has 1,797) and the expensive results are module-scoped fixtures.
+Hand-built ``ErrorClusters`` test what needs no UMAP at all (pattern overlap, masks).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import toolkit as tk
+from toolkit.analysis.binning import condition_mask
+from toolkit.analysis.clusters import (
+    CLUSTER_COLUMNS,
+    EMBEDDINGS_ONLY,
+    ErrorClusters,
+    _best_jaccard,
+    _fit_sample,
+    cluster_pattern_overlap,
+)
+from toolkit.exceptions import (
+    ColumnNotFoundError,
+    InvalidValueError,
+    LengthMismatchError,
+    ToolkitTypeError,
+    ValidationError,
+)
+
+DESIGN_COLUMNS = [
+    "cluster",
+    "n",
+    "errors",
+    "error_rate",
+    "share_of_errors",
+    "gain_pp",
+    "lift",
+    "description",
+    "fidelity",
+    "examples",
+]
+FIGURE_COLUMNS = ["id", "x", "y", "class", "predicted", "error", "cluster", "fitted"]
+
+
+# ---------------------------------------------------------------------- helpers
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def _best_match(result: ErrorClusters, planted: np.ndarray) -> tuple[int, float]:
+    """The cluster with the largest row Jaccard against ``planted``, and that Jaccard."""
+    scores = {c: _jaccard(result.labels == c, planted) for c in result.table["cluster"]}
+    best = max(scores, key=scores.get)
+    return int(best), scores[best]
+
+
+def _rule_mask(features: pd.DataFrame, conditions: list[dict]) -> np.ndarray:
+    mask = np.ones(len(features), dtype=bool)
+    for condition in conditions:
+        mask &= condition_mask(features, condition)
+    return mask
+
+
+def _bh_by_hand(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg written out: q_(i) = min over j >= i of p_(j) * m / j."""
+    m = p.size
+    order = np.argsort(p)
+    q = np.empty(m)
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        q[i] = running
+    return q
+
+
+def _check_counts(result: ErrorClusters, p: tk.Predictions) -> None:
+    """Every count and rate of the table, recomputed with plain masks."""
+    table, labels, errors = result.table, result.labels, p.errors
+    assert int(table["n"].sum()) + result.n_noise == p.n
+    assert int(table["errors"].sum()) + result.noise_errors == int(errors.sum())
+    assert result.n_noise == int((labels == -1).sum())
+    assert result.noise_errors == int(errors[labels == -1].sum())
+    assert table["cluster"].tolist() == list(range(len(table)))
+    overall = errors.mean()
+    for row in table.itertuples(index=False):
+        member = labels == row.cluster
+        assert row.n == member.sum()
+        assert row.errors == errors[member].sum()
+        assert row.error_rate == pytest.approx(errors[member].mean())
+        assert row.share_of_errors == pytest.approx(errors[member].sum() / errors.sum())
+        assert row.gain_pp == pytest.approx(errors[member].sum() / p.n * 100)
+        assert row.lift == pytest.approx(errors[member].mean() / overall)
+        assert row.ci_low <= row.error_rate <= row.ci_high
+        # the examples are members, the error examples are errors among them
+        ids = pd.Series(np.arange(p.n), index=p.ids)
+        assert member[ids[row.examples].to_numpy()].all()
+        assert errors[ids[row.error_examples].to_numpy()].all()
+        assert member[ids[row.error_examples].to_numpy()].all()
+    # ordered by errors, so by gain_pp
+    assert (np.diff(table["gain_pp"].to_numpy()) <= 1e-12).all()
+    np.testing.assert_allclose(table["q_value"], _bh_by_hand(table["p_value"].to_numpy()))
+
+
+def _check_rules(result: ErrorClusters, features: pd.DataFrame) -> int:
+    """Recompute each rule's precision and recall from its conditions; count the rules."""
+    labels, shown = result.labels, 0
+    for row in result.table.itertuples(index=False):
+        if row.rule is None:
+            assert np.isnan(row.fidelity)
+            continue
+        shown += 1
+        member = labels == row.cluster
+        mask = _rule_mask(features, row.conditions)
+        precision = (mask & member).sum() / mask.sum()
+        recall = (mask & member).sum() / member.sum()
+        assert row.rule_precision == pytest.approx(precision)
+        assert row.rule_recall == pytest.approx(recall)
+        assert row.fidelity == pytest.approx(2 * precision * recall / (precision + recall))
+        # no rule is shown without its fidelity
+        assert row.description == (f"{row.rule} (precision {precision:.2f}, recall {recall:.2f})")
+        assert len(row.conditions) <= 3
+    return shown
+
+
+# ---------------------------------------------------------------------- fixtures
+def _planted_data(seed: int = 0):
+    """4 background blobs of 130 rows (5% errors at random) and one tight planted group of
+    80 rows (85% wrong) in 16-d; features drawn independently of both."""
+    rng = np.random.default_rng(seed)
+    dims = 16
+    centres = rng.normal(0.0, 6.0, size=(5, dims))
+    sizes = [130, 130, 130, 130, 80]
+    group = np.repeat(np.arange(5), sizes)
+    sd = np.where(group == 4, 0.3, 1.0)[:, None]
+    emb = centres[group] + sd * rng.normal(size=(group.size, dims))
+    planted = group == 4
+    n = group.size
+    y = rng.integers(0, 3, n)
+    wrong = rng.random(n) < np.where(planted, 0.85, 0.05)
+    pred = np.where(wrong, (y + 1) % 3, y)
+    features = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "hours": np.round(rng.normal(40, 10, n), 1),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        }
+    )
+    ids = np.array([f"r{i:03d}" for i in range(n)])
+    return emb, y, pred, features, ids, planted
+
+
+@pytest.fixture(scope="module")
+def planted():
+    emb, y, pred, features, ids, mask = _planted_data()
+    p = tk.Predictions(y, pred, features=features, embeddings=emb, ids=ids)
+    return p, mask, tk.cluster_errors(p, n_bootstrap=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_digits(return_X_y=True)
+    pred = cross_val_predict(GaussianNB(), X, y, cv=5)
+    features = pd.DataFrame(X, columns=[f"px{j}" for j in range(64)])
+    p = tk.Predictions(y, pred, features=features)
+    return p, tk.cluster_errors(p, random_state=0)
+
+
+# ---------------------------------------------------------------------- planted answers
+def test_planted_cluster_of_errors_is_found_and_ranked_first(planted):
+    p, mask, result = planted
+    best, jac = _best_match(result, mask)
+    assert jac >= 0.8
+    assert best == 0
+    assert result.table["gain_pp"].idxmax() == 0
+    top = result.table.iloc[0]
+    assert top["significant"] and top["q_value"] < 1e-6
+    assert top["lift"] > 3
+    # no column names the group: whatever rule the tree finds is a poor description
+    assert top["rule"] is None or top["fidelity"] < 0.6
+    assert result.params["representation"] == "p.embeddings"
+    assert result.params["cluster_space"] == "umap"
+
+
+def test_planted_table_counts_recomputed_with_masks(planted):
+    p, _, result = planted
+    _check_counts(result, p)
+    assert list(result.table.columns) == CLUSTER_COLUMNS
+    assert set(DESIGN_COLUMNS) <= set(result.table.columns)
+
+
+def test_planted_rules_fidelity_against_membership(planted):
+    p, _, result = planted
+    _check_rules(result, p.features)
+
+
+def test_planted_stability_is_a_jaccard_and_the_planted_cluster_is_stable(planted):
+    _, _, result = planted
+    stability = result.table["stability"].to_numpy()
+    assert ((stability >= 0) & (stability <= 1)).all()
+    assert result.table.loc[0, "stability"] >= 0.75
+    assert result.table["stable"].tolist() == [bool(s >= 0.75) for s in stability]
+
+
+def test_a_cluster_a_rule_names_gets_that_rule_with_high_fidelity():
+    # features only: a dense group of young, short-hours rows among spread-out others
+    rng = np.random.default_rng(3)
+    n_bg, n_g = 300, 80
+    age = np.r_[rng.uniform(35, 80, n_bg), rng.normal(21, 1.0, n_g)]
+    hours = np.r_[rng.uniform(35, 60, n_bg), rng.normal(20, 1.0, n_g)]
+    group = np.r_[np.zeros(n_bg, bool), np.ones(n_g, bool)]
+    y = np.zeros(group.size, dtype=int)
+    pred = np.where(group & (rng.random(group.size) < 0.8), 1, 0)
+    features = pd.DataFrame({"age": age, "hours": hours})
+    p = tk.Predictions(y, pred, classes=[0, 1], features=features)
+    result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    best, jac = _best_match(result, group)
+    assert jac >= 0.8 and best == 0
+    assert result.params["representation"] == "features (encoded)"
+    assert _check_rules(result, features) >= 1
+    top = result.table.iloc[0]
+    assert {c["column"] for c in top["conditions"]} <= {"age", "hours"}
+    assert top["rule_precision"] >= 0.9 and top["rule_recall"] >= 0.9
+    assert "precision" in top["description"] and "recall" in top["description"]
+
+
+# ---------------------------------------------------------------------- real data
+def test_digits_real_errors_counts_add_up_and_rules_check_out(digits):
+    p, result = digits
+    assert 0.1 < p.errors.mean() < 0.3  # GaussianNB's out-of-fold errors
+    assert len(result.table) >= 3
+    _check_counts(result, p)
+    assert _check_rules(result, p.features) >= 1
+    assert result.params["representation"] == "features (encoded)"
+    assert result.params["n_fit"] == p.n == 1797
+
+
+@pytest.mark.slow
+def test_adult_features_only_with_missing_values_and_categories():
+    from toolkit.datasets import load_adult
+
+    train, _ = load_adult()
+    frame = train.sample(1500, random_state=0).reset_index(drop=True)
+    features = frame[["age", "hours_per_week", "workclass", "occupation", "sex"]]
+    before = features.copy(deep=True)
+    # a rule-of-thumb "model": predicts >50K for the educated, so its errors are real
+    pred = np.where(frame["education_num"] >= 13, ">50K", "<=50K")
+    p = tk.Predictions(frame["income"], pred, features=features)
+    result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    _check_counts(result, p)
+    _check_rules(result, features)
+    pd.testing.assert_frame_equal(features, before)
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+# ---------------------------------------------------------------------- determinism, JSON
+def test_same_seed_same_result_and_json_safe(planted):
+    p, _, result = planted
+    again = tk.cluster_errors(p, n_bootstrap=3, random_state=0)
+    first = result.to_dict(include_points=True)
+    assert again.to_dict(include_points=True) == first
+    text = json.dumps(first, allow_nan=False)
+    assert json.loads(text)["n"] == p.n
+    assert len(first["points"]) == p.n
+    assert first["table"][0]["examples"] == result.table.loc[0, "examples"]
+    assert all(isinstance(v, str) for v in first["table"][0]["examples"])
+
+
+# ---------------------------------------------------------------------- figure data
+def test_figure_data_has_map_class_prediction_error_cluster_per_row(planted):
+    p, _, result = planted
+    fig = result.figure_data()
+    assert list(fig.columns) == FIGURE_COLUMNS
+    assert len(fig) == p.n
+    np.testing.assert_array_equal(fig["id"], p.ids)
+    np.testing.assert_array_equal(fig["class"], p.y_true)
+    np.testing.assert_array_equal(fig["predicted"], p.y_pred)
+    np.testing.assert_array_equal(fig["error"], p.errors)
+    np.testing.assert_array_equal(fig["cluster"], result.labels)
+    np.testing.assert_array_equal(fig[["x", "y"]].to_numpy(), result.coords)
+    assert result.coords.shape == (p.n, 2) and np.isfinite(result.coords).all()
+    assert fig["fitted"].all()
+    fig.loc[0, "cluster"] = 99  # a copy: the result is unchanged
+    assert result.labels[0] != 99
+
+
+def test_mask_is_the_membership_and_rejects_unknown_clusters(planted):
+    _, _, result = planted
+    for c in [-1, *result.table["cluster"]]:
+        np.testing.assert_array_equal(result.mask(c), result.labels == c)
+    k = len(result.table)
+    with pytest.raises(ValidationError, match=rf"cluster {k} does not exist"):
+        result.mask(k)
+    with pytest.raises(ToolkitTypeError, match="cluster must be an integer"):
+        result.mask("0")
+
+
+# ---------------------------------------------------------------------- representations
+@pytest.mark.parametrize("width", [1, 3, 40])
+def test_precomputed_embeddings_of_any_width(width):
+    rng = np.random.default_rng(width)
+    n_a, n_b = 160, 60
+    emb = np.r_[rng.normal(0, 1, (n_a, width)), rng.normal(10, 0.5, (n_b, width))]
+    group = np.r_[np.zeros(n_a, bool), np.ones(n_b, bool)]
+    y = np.zeros(group.size, dtype=int)
+    pred = np.where(group & (rng.random(group.size) < 0.9), 1, 0)
+    p = tk.Predictions(y, pred, classes=[0, 1])
+    given = emb.copy()
+    result = tk.cluster_errors(p, embeddings=given, n_bootstrap=0, random_state=0)
+    np.testing.assert_array_equal(given, emb)  # not mutated
+    best, jac = _best_match(result, group)
+    assert jac >= 0.8 and best == 0
+    assert result.params["n_dims"] == width
+    assert result.params["representation"] == "embeddings (given)"
+    assert result.params["cluster_space"] == ("representation" if width <= 8 else "umap")
+    # only embeddings: say so instead of a rule
+    assert (result.table["description"] == EMBEDDINGS_ONLY).all()
+    assert result.table["fidelity"].isna().all()
+    assert result.table["rule"].isna().all()
+    _check_counts(result, p)
+
+
+def test_given_embeddings_override_p_embeddings_as_a_dataframe():
+    rng = np.random.default_rng(1)
+    emb = np.r_[rng.normal(0, 1, (150, 4)), rng.normal(9, 0.5, (50, 4))]
+    y = np.zeros(200, dtype=int)
+    pred = np.r_[np.zeros(150, dtype=int), np.ones(50, dtype=int)]
+    # p.embeddings is noise; the given DataFrame carries the structure
+    p = tk.Predictions(y, pred, embeddings=rng.normal(size=(200, 4)))
+    frame = pd.DataFrame(emb, columns=list("abcd"))
+    result = tk.cluster_errors(p, embeddings=frame, n_bootstrap=0, random_state=0)
+    assert result.params["representation"] == "embeddings (given)"
+    _, jac = _best_match(result, pred == 1)
+    assert jac >= 0.8
+
+
+def test_regression_has_no_class_and_counts_errors_by_tolerance():
+    rng = np.random.default_rng(2)
+    emb = np.r_[rng.normal(0, 1, (150, 3)), rng.normal(8, 0.5, (50, 3))]
+    y = rng.normal(size=200)
+    pred = y + np.r_[np.zeros(150), np.full(50, 2.0)]
+    p = tk.Predictions(y, pred, embeddings=emb, task="regression", tolerance=1.0)
+    result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    fig = result.figure_data()
+    assert fig["class"].isna().all()
+    np.testing.assert_array_equal(fig["predicted"], pred)
+    assert result.table.loc[0, "errors"] == 50 and result.table.loc[0, "n"] == 50
+    _check_counts(result, p)
+
+
+def test_no_cluster_found_gives_an_empty_table_and_all_noise():
+    rng = np.random.default_rng(4)
+    emb = rng.normal(size=(120, 3))
+    y = np.zeros(120, dtype=int)
+    pred = (rng.random(120) < 0.2).astype(int)
+    p = tk.Predictions(y, pred, classes=[0, 1], embeddings=emb)
+    result = tk.cluster_errors(p, min_cluster_size=500, n_bootstrap=2, random_state=0)
+    assert len(result.table) == 0
+    assert list(result.table.columns) == CLUSTER_COLUMNS
+    assert result.n_noise == 120 and result.noise_errors == int(pred.sum())
+    assert (result.labels == -1).all()
+    out = result.to_dict()
+    assert out["table"] == [] and out["n_noise"] == 120
+    json.dumps(out, allow_nan=False)
+    assert "0 clusters" in result._repr_html_()
+
+
+# ---------------------------------------------------------------------- scale path
+def test_above_max_points_every_error_is_fitted_and_the_rest_placed():
+    emb, y, pred, features, ids, planted_mask = _planted_data(seed=5)
+    emb = np.r_[emb, emb + np.random.default_rng(6).normal(0, 0.05, emb.shape)]
+    y, pred, planted_mask = np.r_[y, y], np.r_[pred, pred], np.r_[planted_mask, planted_mask]
+    features = pd.concat([features, features], ignore_index=True)
+    p = tk.Predictions(y, pred, features=features, embeddings=emb)
+    assert p.errors.sum() < 200  # all errors fit in half of the sample
+    result = tk.cluster_errors(p, max_points=400, n_bootstrap=2, random_state=0)
+    params = result.params
+    assert params["sampled"] and params["n_fit"] == 400 and params["n"] == p.n
+    assert params["errors_in_fit"] == p.errors.sum()
+    fitted = result.figure_data()["fitted"].to_numpy()
+    assert fitted.sum() == 400
+    assert fitted[p.errors].all()  # every error is in the fit sample
+    assert np.isfinite(result.coords).all()
+    # the placed rows get clusters too: the table counts all rows
+    _check_counts(result, p)
+    assert (result.labels[~fitted] >= 0).mean() > 0.5
+    _, jac = _best_match(result, planted_mask)
+    assert jac >= 0.8
+    _check_rules(result, features)
+
+
+def test_fit_sample_keeps_every_error_and_stratifies_the_rest():
+    rng = np.random.default_rng(0)
+    strata = np.repeat([0, 1], [700, 300])
+    errors = np.zeros(1000, bool)
+    errors[rng.choice(1000, 50, replace=False)] = True
+    idx = _fit_sample(errors, strata, 200, np.random.default_rng(0))
+    assert idx.size == 200 and np.unique(idx).size == 200
+    assert errors[idx].sum() == 50
+    ok = idx[~errors[idx]]
+    # 150 correct rows, split in proportion to the correct rows of each class
+    share = (strata[~errors] == 0).mean()
+    assert abs((strata[ok] == 0).sum() - 150 * share) <= 1
+    # more errors than half the sample: capped at half, stratified by class
+    many = np.zeros(1000, bool)
+    many[:500] = True  # class 0 only
+    many[700:800] = True  # class 1
+    idx = _fit_sample(many, strata, 200, np.random.default_rng(0))
+    assert many[idx].sum() == 100
+    assert (strata[idx][many[idx]] == 0).sum() == 83  # 500 of 600 errors -> 83.3
+    # too few correct rows to fill the other half: errors fill it
+    mostly = np.ones(1000, bool)
+    mostly[:30] = False
+    idx = _fit_sample(mostly, strata, 200, np.random.default_rng(0))
+    assert idx.size == 200 and (~mostly[idx]).sum() == 30
+
+
+def test_no_resampling_below_max_points():
+    errors = np.zeros(50, bool)
+    idx = _fit_sample(errors, np.zeros(50, int), 100, np.random.default_rng(0))
+    np.testing.assert_array_equal(idx, np.arange(50))
+
+
+# ---------------------------------------------------------------------- stability helper
+def test_best_jaccard_by_hand():
+    original = np.array([0, 0, 0, 0, 1, 1, -1, -1])
+    other = np.array([5, 5, 5, -1, 2, 2, 2, -1])
+    # cluster 0 {0,1,2,3} vs {0,1,2}: 3/4; cluster 1 {4,5} vs {4,5,6}: 2/3
+    np.testing.assert_allclose(_best_jaccard(original, other, 2), [0.75, 2 / 3])
+    np.testing.assert_allclose(_best_jaccard(original, np.full(8, -1), 2), [0.0, 0.0])
+
+
+def test_no_bootstrap_leaves_stability_unknown():
+    rng = np.random.default_rng(7)
+    emb = np.r_[rng.normal(0, 1, (100, 2)), rng.normal(9, 0.5, (40, 2))]
+    pred = np.r_[np.zeros(100, int), np.ones(40, int)]
+    p = tk.Predictions(np.zeros(140, int), pred, embeddings=emb)
+    result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    assert result.table["stability"].isna().all()
+    assert result.table["stable"].isna().all()
+    assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["table"][0]["stable"] is None
+
+
+# ---------------------------------------------------------------------- cluster x pattern
+def _hand_clusters(labels, errors):
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1
+    table = pd.DataFrame({"cluster": np.arange(k)})
+    points = pd.DataFrame(
+        {"id": np.arange(labels.size), "cluster": labels, "error": np.asarray(errors)}
+    )
+    return ErrorClusters(table=table, points=points, n_noise=0, noise_errors=0)
+
+
+def test_cluster_pattern_overlap_by_hand():
+    # 10 rows; cluster 0 = rows 0-3, cluster 1 = rows 6-9
+    labels = [0, 0, 0, 0, -1, -1, 1, 1, 1, 1]
+    errors = np.array([1, 1, 0, 1, 1, 0, 0, 0, 1, 0], bool)
+    color = ["red", "red", "red", "blue", "red", "red", "blue", "blue", "blue", "blue"]
+    size = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    p = tk.Predictions(np.zeros(10, int), errors.astype(int), classes=[0, 1],
+                       features={"color": color, "size": size})  # fmt: skip
+    patterns = pd.DataFrame(
+        {
+            "pattern": ["color = red", "size > 8"],
+            "conditions": [
+                [{"column": "color", "op": "==", "value": "red"}],
+                [{"column": "size", "op": ">", "value": 8}],
+            ],
+        }
+    )
+    clusters = _hand_clusters(labels, errors)
+    before = copy.deepcopy(patterns)
+    out = cluster_pattern_overlap(clusters, patterns, p)
+    pd.testing.assert_frame_equal(patterns, before)
+    assert out.columns.tolist() == [
+        "cluster", "pattern", "n_cluster", "n_pattern", "n_both", "errors_both", "jaccard",
+    ]  # fmt: skip
+    rows = out.to_dict(orient="records")
+    # red = rows {0,1,2,4,5}; cluster 0 = {0,1,2,3}: both {0,1,2} (errors 0,1), either 6
+    # size > 8 = rows {8,9}; cluster 0: none in both, either 6
+    # cluster 1 = {6,7,8,9}: red none, either 9; size > 8: both {8,9} (error 8), either 4
+    assert rows == [
+        {"cluster": 0, "pattern": "color = red", "n_cluster": 4, "n_pattern": 5,
+         "n_both": 3, "errors_both": 2, "jaccard": 3 / 6},
+        {"cluster": 0, "pattern": "size > 8", "n_cluster": 4, "n_pattern": 2,
+         "n_both": 0, "errors_both": 0, "jaccard": 0.0},
+        {"cluster": 1, "pattern": "size > 8", "n_cluster": 4, "n_pattern": 2,
+         "n_both": 2, "errors_both": 1, "jaccard": 2 / 4},
+        {"cluster": 1, "pattern": "color = red", "n_cluster": 4, "n_pattern": 5,
+         "n_both": 0, "errors_both": 0, "jaccard": 0.0},
+    ]  # fmt: skip
+    kept = cluster_pattern_overlap(clusters, patterns, p, min_jaccard=0.4, top_clusters=1)
+    assert kept[["cluster", "pattern"]].values.tolist() == [[0, "color = red"]]
+    only = cluster_pattern_overlap(clusters, patterns, p, top_patterns=1)
+    assert set(only["pattern"]) == {"color = red"}
+
+
+def test_cluster_pattern_overlap_on_real_patterns(planted):
+    p, _, result = planted
+    patterns = tk.find_error_patterns(p)
+    out = cluster_pattern_overlap(result, patterns, p, top_clusters=2, top_patterns=5)
+    assert len(out) == min(2, len(result.table)) * min(5, len(patterns))
+    for row in out.itertuples(index=False):
+        member = result.labels == row.cluster
+        conditions = patterns.loc[patterns["pattern"] == row.pattern, "conditions"].iloc[0]
+        mask = _rule_mask(p.features, conditions)
+        assert row.n_both == (member & mask).sum()
+        assert row.jaccard == pytest.approx(_jaccard(member, mask))
+
+
+def test_cluster_pattern_overlap_rejects_bad_inputs():
+    clusters = _hand_clusters([0, 0, 1, 1], [True, False, True, False])
+    p = tk.Predictions([0, 0, 0, 0], [1, 0, 1, 0], classes=[0, 1], features={"a": list("xyxy")})
+    patterns = pd.DataFrame(
+        {"pattern": ["a = x"], "conditions": [[{"column": "a", "op": "==", "value": "x"}]]}
+    )
+    with pytest.raises(ToolkitTypeError, match="clusters must be an ErrorClusters"):
+        cluster_pattern_overlap(patterns, patterns, p)
+    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions"):
+        cluster_pattern_overlap(clusters, patterns, None)
+    with pytest.raises(LengthMismatchError, match="clusters cover 4 rows but p has 5"):
+        cluster_pattern_overlap(
+            clusters, patterns, tk.Predictions([0] * 5, [0] * 5, classes=[0, 1])
+        )
+    with pytest.raises(ColumnNotFoundError, match=r"no column\(s\) \['conditions'\]"):
+        cluster_pattern_overlap(clusters, patterns[["pattern"]], p)
+    other = pd.DataFrame(
+        {"pattern": ["b = 1"], "conditions": [[{"column": "b", "op": "==", "value": 1}]]}
+    )
+    with pytest.raises(ColumnNotFoundError, match=r"uses column\(s\) \['b'\]"):
+        cluster_pattern_overlap(clusters, other, p)
+    with pytest.raises(ValidationError, match="p has no features"):
+        cluster_pattern_overlap(
+            clusters, patterns, tk.Predictions([0] * 4, [1, 0, 1, 0], classes=[0, 1])
+        )
+    with pytest.raises(ValidationError, match="top_clusters must be an integer >= 1"):
+        cluster_pattern_overlap(clusters, patterns, p, top_clusters=0)
+    with pytest.raises(ValidationError, match="top_patterns must be an integer >= 1"):
+        cluster_pattern_overlap(clusters, patterns, p, top_patterns=1.5)
+    with pytest.raises(ValidationError, match=r"min_jaccard must be a number in \[0, 1\]"):
+        cluster_pattern_overlap(clusters, patterns, p, min_jaccard=2)
+    empty = cluster_pattern_overlap(clusters, patterns.iloc[:0], p)
+    assert len(empty) == 0 and "jaccard" in empty.columns
+
+
+# ---------------------------------------------------------------------- validation
+@pytest.fixture(scope="module")
+def small_p():
+    rng = np.random.default_rng(0)
+    return tk.Predictions(rng.integers(0, 2, 40), rng.integers(0, 2, 40), classes=[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("embeddings", "error", "message"),
+    [
+        (np.zeros((40, 2, 2)), ValidationError, r"embeddings must be 2-D \(n_samples, n_dims\)"),
+        (np.zeros((39, 3)), LengthMismatchError, "embeddings has 39 rows but p has 40"),
+        (np.zeros((40, 0)), ValidationError, "embeddings has no columns"),
+        (
+            np.r_[np.full((1, 3), np.nan), np.zeros((38, 3)), np.full((1, 3), np.inf)],
+            InvalidValueError,
+            r"NaN or infinite values in 2 row\(s\): \[0, 39\]",
+        ),
+        ([["a", "b"]] * 40, ToolkitTypeError, "embeddings must be numeric"),
+        (
+            pd.DataFrame({"e0": np.zeros(40), "name": ["x"] * 40}),
+            ToolkitTypeError,
+            r"column\(s\) \['name'\] are not",
+        ),
+    ],
+)
+def test_bad_embeddings_are_rejected(small_p, embeddings, error, message):
+    with pytest.raises(error, match=message):
+        tk.cluster_errors(small_p, embeddings=embeddings)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("n_neighbors", 1, "n_neighbors must be an integer >= 2, got 1"),
+        ("n_neighbors", 2.5, "n_neighbors must be an integer >= 2, got 2.5"),
+        ("min_cluster_size", 1, "min_cluster_size must be an integer >= 2, got 1"),
+        ("min_samples", 0, "min_samples must be an integer >= 1, got 0"),
+        ("max_points", 99, "max_points must be an integer >= 100, got 99"),
+        ("cluster_dims", 1, "cluster_dims must be an integer >= 2, got 1"),
+        ("n_bootstrap", -1, "n_bootstrap must be an integer >= 0, got -1"),
+        ("n_bootstrap", True, "n_bootstrap must be an integer >= 0, got True"),
+        ("max_depth", 0, "max_depth must be an integer >= 1, got 0"),
+        ("n_examples", -1, "n_examples must be an integer >= 0, got -1"),
+        ("alpha", 1.0, r"alpha must be a number in \(0, 1\), got 1.0"),
+        ("alpha", "0.05", r"alpha must be a number in \(0, 1\), got '0.05'"),
+        ("random_state", -1, "random_state must be None or an integer >= 0, got -1"),
+        ("random_state", 1.5, "random_state must be None or an integer >= 0, got 1.5"),
+    ],
+)
+def test_bad_options_are_rejected(small_p, option, value, message):
+    with pytest.raises(ValidationError, match=message):
+        tk.cluster_errors(small_p, embeddings=np.zeros((40, 2)), **{option: value})
+
+
+def test_not_predictions_too_few_rows_and_no_representation(small_p):
+    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got ndarray"):
+        tk.cluster_errors(np.zeros(40))
+    with pytest.raises(ValidationError, match="neither embeddings nor features"):
+        tk.cluster_errors(small_p)
+    tiny = tk.Predictions([0, 1] * 9, [0, 1] * 9, embeddings=np.zeros((18, 2)))
+    with pytest.raises(ValidationError, match=r"at least 20 rows \(n_neighbors=15\), but p has 18"):
+        tk.cluster_errors(tiny)
+    with pytest.raises(ValidationError, match=r"at least 31 rows \(n_neighbors=30\), but p has 18"):
+        tk.cluster_errors(tiny, n_neighbors=30)
+
+
+def test_inputs_are_not_mutated():
+    emb, y, pred, features, ids, _ = _planted_data(seed=8)
+    emb, y, pred, features, ids = emb[:200], y[:200], pred[:200], features[:200], ids[:200]
+    features = features.copy()
+    features.loc[::7, "hours"] = np.nan  # missing values are encoded, not filled in place
+    p = tk.Predictions(y, pred, features=features, ids=ids)
+    saved = (emb.copy(), features.copy(deep=True), p.features, p.y_true.copy())
+    result = tk.cluster_errors(p, embeddings=emb, n_bootstrap=0, random_state=0)
+    np.testing.assert_array_equal(emb, saved[0])
+    pd.testing.assert_frame_equal(features, saved[1])
+    pd.testing.assert_frame_equal(p.features, saved[2])
+    np.testing.assert_array_equal(p.y_true, saved[3])
+    _check_rules(result, features)
