@@ -23,7 +23,9 @@ prints a markdown table and replaces its section of ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import logging
 import os
 import platform
 import resource
@@ -42,7 +44,6 @@ MEMORY_TARGET_MIB = 4096.0
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench_clusters:start -->"
 END_MARK = "<!-- bench_clusters:end -->"
-DATE = "2026-11-22"
 
 
 def make_data(n: int, seed: int = SEED) -> tuple[Any, Any]:
@@ -77,15 +78,25 @@ def make_data(n: int, seed: int = SEED) -> tuple[Any, Any]:
 
 def worker(n: int) -> dict[str, Any]:
     started = time.perf_counter()
-    import numpy as np
-
     from toolkit.analysis.clusters import cluster_errors
+
+    # the DEBUG lines of cluster_errors say how long each step took
+    phases: list[list[str]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            phases[-1].append(record.getMessage().removeprefix("cluster_errors: "))
+
+    log = logging.getLogger("toolkit.analysis.clusters")
+    log.setLevel(logging.DEBUG)
+    log.addHandler(Collect())
 
     p, planted = make_data(n)
     built = time.perf_counter()
     times = []
     result = None
     for _ in range(2):
+        phases.append([])
         t = time.perf_counter()
         result = cluster_errors(p, random_state=SEED)
         times.append(time.perf_counter() - t)
@@ -111,7 +122,8 @@ def worker(n: int) -> dict[str, Any]:
         "top3_gain_pp": [round(float(v), 2) for v in result.table["gain_pp"].head(3)],
         "all_rows_counted": int(result.table["n"].sum() + result.n_noise) == n,
         "numba_cache": os.environ.get("NUMBA_CACHE_DIR", "default"),
-        "_": np.__version__,
+        "phases_cold": phases[0],
+        "phases_warm": phases[1],
     }
 
 
@@ -189,6 +201,18 @@ def verdict(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def phase_lines(records: list[dict[str, Any]]) -> str:
+    """Where the time of the largest size goes, per call (from cluster_errors' DEBUG log)."""
+    lines = []
+    for r in records:
+        if r["n"] != max(x["n"] for x in records):
+            continue
+        cache = "empty numba cache" if r["numba_cache"] != "default" else "numba cache as left"
+        lines.append(f"- {r['n']:,} rows, {cache}, first call: {'; '.join(r['phases_cold'])}")
+        lines.append(f"- {r['n']:,} rows, {cache}, second call: {'; '.join(r['phases_warm'])}")
+    return "\n".join(lines)
+
+
 def write_results(section: str) -> None:
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     if START_MARK in text and END_MARK in text:
@@ -222,6 +246,7 @@ def main() -> None:
             print(json.dumps(records[-1]), flush=True)
     body = table(records)
     print(body)
+    print(phase_lines(records))
     if args.sizes is not None:
         return
     section = "\n".join(
@@ -229,7 +254,7 @@ def main() -> None:
             START_MARK,
             "## Error clusters (benchmarks/bench_clusters.py)",
             "",
-            f"- date: {DATE}",
+            f"- date: {datetime.date.today().isoformat()}",
             f"- machine: {machine()}; shared with other jobs (load average in the table)",
             f"- software: Python {platform.python_version()}, {versions()}",
             "- command: `make bench` or `.venv/bin/python benchmarks/bench_clusters.py`",
@@ -243,6 +268,10 @@ def main() -> None:
             "installing); peak RSS is the worker's, input data included",
             "",
             body,
+            "",
+            "Where the time goes (steps of `cluster_errors`, from its DEBUG log):",
+            "",
+            phase_lines(records),
             "",
             f"Targets (under {TIME_TARGET_S:.0f} s including numba compilation, under "
             f"{MEMORY_TARGET_MIB / 1024:.0f} GB):",

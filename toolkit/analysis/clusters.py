@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,15 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _phase(name: str) -> Iterator[None]:
+    """Log how long a step took (DEBUG), so a slow run can be read without a profiler."""
+    started = time.perf_counter()
+    yield
+    logger.debug("cluster_errors: %s took %.2f s", name, time.perf_counter() - started)
+
 
 CLUSTER_COLUMNS = [
     "cluster",
@@ -334,13 +345,15 @@ def cluster_errors(
     labels, order = _relabel(raw_labels, errors)
     fit_labels_new = _apply_order(fit_labels, order)
 
-    stability = _stability(fit_space, fit_labels_new, len(order), mcs, ms, n_bootstrap, rng)
+    with _phase("stability"):
+        stability = _stability(fit_space, fit_labels_new, len(order), mcs, ms, n_bootstrap, rng)
     table = _cluster_table(p, labels, space, stability, n_examples, alpha)
     features = p.features
     if features is None or features.shape[1] == 0:
         _fill_embeddings_only(table)
     else:
-        _describe_all(table, features, labels, fit_idx, max_depth, rng)
+        with _phase("rules"):
+            _describe_all(table, features, labels, fit_idx, max_depth, rng)
 
     noise = labels < 0
     points = pd.DataFrame(
@@ -578,8 +591,9 @@ def _embed_and_cluster(
     seed: int | None,
 ) -> tuple[np.ndarray, ...]:
     """2-D map and cluster space of every row, HDBSCAN labels, and the fit-sample parts."""
-    import hdbscan
-    import umap
+    with _phase("import umap, hdbscan"):
+        import hdbscan
+        import umap
     from sklearn.neighbors import NearestNeighbors
 
     n = X.shape[0]
@@ -589,7 +603,8 @@ def _embed_and_cluster(
     # One exact k-NN graph (self included, as UMAP expects) shared by both UMAP fits
     # and reused to place the rows outside the sample.
     nn = NearestNeighbors(n_neighbors=k).fit(X_fit)
-    knn_dists, knn_idx = nn.kneighbors(X_fit)
+    with _phase("k-NN graph"):
+        knn_dists, knn_idx = nn.kneighbors(X_fit)
     n_jobs = 1 if seed is not None else -1
 
     def fit_umap(n_components: int, min_dist: float) -> np.ndarray:
@@ -606,7 +621,8 @@ def _embed_and_cluster(
             warnings.filterwarnings("ignore", message="precomputed_knn")
             # a graph with several components: UMAP falls back to another init itself
             warnings.filterwarnings("ignore", message="Graph is not fully connected")
-            return np.asarray(model.fit_transform(X_fit), dtype=np.float64)
+            with _phase(f"UMAP to {n_components}-D"):
+                return np.asarray(model.fit_transform(X_fit), dtype=np.float64)
 
     coords_fit = fit_umap(2, 0.1)
     if X.shape[1] <= cluster_dims:
@@ -615,11 +631,12 @@ def _embed_and_cluster(
         # min_dist=0 packs clusters tightly, the setting umap-learn advises for clustering
         space_fit = fit_umap(cluster_dims, 0.0)
 
-    clusterer = hdbscan.HDBSCAN(
-        min_cluster_size=min_cluster_size,
-        min_samples=min_samples,
-        prediction_data=rest.size > 0,
-    ).fit(space_fit)
+    with _phase("HDBSCAN"):
+        clusterer = hdbscan.HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            prediction_data=rest.size > 0,
+        ).fit(space_fit)
     fit_labels = np.asarray(clusterer.labels_, dtype=np.int64)
 
     coords = np.empty((n, 2))
@@ -629,17 +646,49 @@ def _embed_and_cluster(
     fitted = np.zeros(n, dtype=bool)
     fitted[fit_idx] = True
     if rest.size:
-        dists, idx = nn.kneighbors(X[rest])
-        weights = _membership_weights(dists)
-        coords[rest] = np.einsum("ij,ijk->ik", weights, coords_fit[idx])
-        if X.shape[1] <= cluster_dims:
-            space[rest] = X[rest]
-        else:
-            space[rest] = np.einsum("ij,ijk->ik", weights, space_fit[idx])
-        if fit_labels.max(initial=-1) >= 0:
-            rest_labels, _ = hdbscan.approximate_predict(clusterer, space[rest])
-            labels[rest] = np.asarray(rest_labels, dtype=np.int64)
+        with _phase("placement"):
+            _place(
+                X,
+                rest,
+                nn,
+                coords,
+                space,
+                labels,
+                coords_fit,
+                space_fit,
+                fit_labels,
+                clusterer,
+                cluster_dims,
+            )
     return coords, space, labels, fitted, space_fit, fit_labels
+
+
+def _place(
+    X: np.ndarray,
+    rest: np.ndarray,
+    nn: Any,
+    coords: np.ndarray,
+    space: np.ndarray,
+    labels: np.ndarray,
+    coords_fit: np.ndarray,
+    space_fit: np.ndarray,
+    fit_labels: np.ndarray,
+    clusterer: Any,
+    cluster_dims: int,
+) -> None:
+    """Fill ``coords``, ``space`` and ``labels`` of the rows outside the fit sample."""
+    import hdbscan
+
+    dists, idx = nn.kneighbors(X[rest])
+    weights = _membership_weights(dists)
+    coords[rest] = np.einsum("ij,ijk->ik", weights, coords_fit[idx])
+    if X.shape[1] <= cluster_dims:
+        space[rest] = X[rest]
+    else:
+        space[rest] = np.einsum("ij,ijk->ik", weights, space_fit[idx])
+    if fit_labels.max(initial=-1) >= 0:
+        rest_labels, _ = hdbscan.approximate_predict(clusterer, space[rest])
+        labels[rest] = np.asarray(rest_labels, dtype=np.int64)
 
 
 def _membership_weights(dists: np.ndarray) -> np.ndarray:
@@ -991,7 +1040,21 @@ def cluster_pattern_overlap(
     DataFrame
         One row per (cluster, pattern) pair: ``cluster``, ``pattern``, ``n_cluster``,
         ``n_pattern``, ``n_both``, ``errors_both``, ``jaccard`` (rows in both / rows in
-        either); sorted by cluster, then Jaccard descending.
+        either); sorted by cluster, then Jaccard descending. Empty (with these columns)
+        when there are no patterns.
+
+    Raises
+    ------
+    ToolkitTypeError
+        ``clusters``, ``patterns`` or ``p`` of the wrong type.
+    LengthMismatchError
+        ``clusters`` was computed on a different number of rows than ``p`` has.
+    ColumnNotFoundError
+        ``patterns`` lacks ``pattern`` or ``conditions``, or a condition names a column
+        that ``p.features`` does not have.
+    ValidationError
+        ``p`` has no features, or an option is out of range.
+
     """
     columns = [
         "cluster",
