@@ -50,8 +50,14 @@ METHODS = (
 )
 RANK_BY = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 PROBA_SOURCES = ("out_of_sample", "in_sample", None)
-#: With at least this many rows, a model that agrees with every given label is suspicious.
+#: With at least this many rows, a model that agrees with nearly every given label is
+#: suspicious: forests and boosted trees scoring their own training rows agree with more
+#: than 99.9% of them, wrong labels included, while out-of-fold scores of the same models
+#: on noisy data agree with 83-97% (digits, breast_cancer, wine; 0 or 10% flips).
 IN_SAMPLE_MIN_ROWS = 100
+#: ... and "nearly every" means at most this share of rows where the top class is not the
+#: given label.
+IN_SAMPLE_MAX_DISAGREEMENT = 0.005
 
 
 class InSampleProbabilityWarning(UserWarning):
@@ -231,8 +237,9 @@ def find_label_issues(
         Where ``p.proba`` came from, when known. ``"in_sample"`` (e.g.
         ``Predictions.from_model`` on the training rows) raises
         :class:`InSampleProbabilityWarning`. With None, the warning is raised when at
-        least 100 rows are all predicted as labelled, the usual sign of a model
-        scoring its own training data.
+        least 100 rows are given and the top class is the given label for all but at
+        most 0.5% of them, the usual sign of a flexible model (a forest, boosted trees)
+        scoring its own training data. ``"out_of_sample"`` silences it.
     n_jobs : int or None, default=None
         Passed to cleanlab (None means 1).
 
@@ -312,9 +319,13 @@ def _warn_if_in_sample(p: Predictions, labels: np.ndarray, proba_source: str | N
     if proba_source == "in_sample":
         reason = "proba_source='in_sample' was given"
     elif proba_source is None and p.n >= IN_SAMPLE_MIN_ROWS:
-        if np.any(np.argmax(p.proba, axis=1) != labels):
+        agree = int(np.count_nonzero(np.argmax(p.proba, axis=1) == labels))
+        if p.n - agree > IN_SAMPLE_MAX_DISAGREEMENT * p.n:
             return
-        reason = f"the model predicts all {p.n} given labels"
+        reason = (
+            f"the model predicts the given label for {agree} of {p.n} rows "
+            f"({100 * agree / p.n:.1f}%)"
+        )
     else:
         return
     warnings.warn(
