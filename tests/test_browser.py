@@ -56,7 +56,7 @@ def test_demo_report_opens_offline_with_no_request_and_no_console_error(tmp_path
     from toolkit.demo import run_demo
 
     executable = _chromium()
-    run_demo(REPORTS, echo=lambda *a, **k: None)
+    run_demo(REPORTS, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", echo=lambda *a, **k: None)
     html = REPORTS / "demo.html"
     assert html.stat().st_size < 2_000_000
     url = html.resolve().as_uri()
@@ -88,6 +88,11 @@ def test_demo_report_opens_offline_with_no_request_and_no_console_error(tmp_path
         for section in SECTIONS:
             assert page.locator(f"section#{section}").count() == 1, section
         assert page.locator("section#summary p").count() >= 2
+        # the demo runs every analysis but the chain: each section shows its content
+        for table_id in ("t-slices", "t-patterns", "t-clusters", "t-label-issues"):
+            assert page.locator(f"#{table_id} tbody tr").count() > 0, table_id
+        assert page.locator("#t-labeling-queue tbody tr").count() == 100
+        assert page.locator("section#clusters img").count() == 1
         # the sortable tables work: clicking "errors" sorts the patterns by errors
         header = page.locator("#t-patterns th", has_text="errors").first
         header.click()

@@ -83,28 +83,18 @@ def test_error_sample_then_rank_tags_round_trip(scored_csv, tmp_path, capsys):
         ("y_true,p_a,p_b\na,0.5,0.5\nc,0.2,0.8\n", [], "absent from classes|no column for label"),
     ],
 )
-def test_malformed_input_exits_1_with_one_line(tmp_path, capsys, content, extra, match):
+@pytest.mark.parametrize("command", ["error-sample", "diagnose"])
+def test_malformed_input_exits_1_with_one_line(tmp_path, capsys, content, extra, match, command):
     path = tmp_path / "in.csv"
     path.write_text(content)
-    code = main(
-        [
-            "error-sample",
-            str(path),
-            "--target",
-            "y_true",
-            "--proba",
-            "p_*",
-            "--out",
-            str(tmp_path / "o.csv"),
-            *extra,
-        ]
-    )
+    out = ["--out", str(tmp_path / "o.csv")] if command == "error-sample" else []
+    code = main([command, str(path), "--target", "y_true", "--proba", "p_*", *out, *extra])
     if match is None:
         assert code == 0
         return
     assert code == 1
     line = _one_error_line(capsys)
-    assert line.startswith("toolkit error-sample: error:")
+    assert line.startswith(f"toolkit {command}: error:")
     import re
 
     assert re.search(match, line), line
@@ -210,3 +200,110 @@ def test_diagnose_writes_json_with_every_section(scored_csv, tmp_path, capsys):
     first, second = json.loads(out.read_text()), json.loads(again.read_text())
     first["meta"].pop("created"), second["meta"].pop("created")
     assert first == second  # same inputs and seed, same JSON
+
+
+def test_diagnose_writes_the_report_and_logs_it_to_an_mlflow_run(scored_csv, tmp_path, capsys):
+    from mlflow import MlflowClient
+
+    path, p = scored_csv
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tk.track("cli-diagnose", params={"model": "logistic"}, tracking_uri=uri) as run:
+        run.log_metric("train_accuracy", 0.9)
+    html = tmp_path / "r.html"
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--id", "id"]
+    argv += ["--html", str(html), "--run-id", run.run_id, "--tracking-uri", uri]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"Logged 4 artifacts to run {run.run_id}" in printed
+    text = html.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and '<section id="label-issues"' in text
+    client = MlflowClient(uri)
+    stored = client.get_run(run.run_id)
+    assert stored.info.status == "FINISHED"  # the run keeps its status
+    assert stored.data.metrics["accuracy"] == pytest.approx(1 - p.errors.mean())
+    assert stored.data.metrics["train_accuracy"] == 0.9
+    files = {
+        f.path
+        for top in ("diagnosis", "predictions")
+        for f in client.list_artifacts(run.run_id, top)
+    }
+    assert files >= {
+        "diagnosis/diagnosis.json",
+        "diagnosis/diagnosis.html",
+        "predictions/predictions.parquet",
+    }
+
+
+def test_diagnose_with_an_unknown_run_id_names_it(scored_csv, tmp_path, capsys):
+    path, _ = scored_csv
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*"]
+    argv += ["--sections", "metrics", "--run-id", "0123abcd", "--tracking-uri", uri]
+    assert main(argv) == 1
+    assert "run '0123abcd' not found: there is no store at" in _one_error_line(capsys)
+    with tk.track("cli-diagnose", tracking_uri=uri):
+        pass
+    capsys.readouterr()
+    assert main(argv) == 1  # the store exists now, the run still does not
+    assert "run '0123abcd' not found" in _one_error_line(capsys)
+
+
+def test_diagnose_unknown_section_is_named(scored_csv, capsys):
+    path, _ = scored_csv
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--sections", "x"]
+    assert main(argv) == 1
+    assert "--sections: unknown ['x']" in _one_error_line(capsys)
+
+
+@pytest.fixture
+def pool_csv(scored_csv, tmp_path):
+    path, p = scored_csv
+    pool = pd.read_csv(path).drop(columns=["y_true", "y_pred"])
+    target = tmp_path / "pool.csv"
+    pool.to_csv(target, index=False)
+    return target, pool
+
+
+def test_label_queue_writes_the_annotators_csv(pool_csv, tmp_path, capsys):
+    path, pool = pool_csv
+    out = tmp_path / "queue.csv"
+    argv = ["label-queue", str(path), "--proba", "p_*", "--id", "id", "--budget", "10"]
+    assert main([*argv, "--out", str(out)]) == 0
+    sheet = pd.read_csv(out, keep_default_na=False)
+    proba = pool[[c for c in pool.columns if c.startswith("p_")]].to_numpy()
+    # oracle: the 10 smallest margins between the two most likely classes
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    expected = pool["id"].to_numpy()[np.argsort(margin, kind="stable")[:10]]
+    assert sheet["id"].tolist() == expected.tolist()
+    assert sheet["rank"].tolist() == list(range(1, 11))
+    assert (sheet["label"] == "").all()
+    assert sheet["reason"].str.startswith("margin ").all()
+    assert {"mean radius", "p_benign"} <= set(sheet.columns)  # the row, for the annotator
+    assert "Wrote 10 rows to label next (margin)" in capsys.readouterr().out
+
+
+def test_label_queue_bad_input(pool_csv, tmp_path, capsys):
+    path, _ = pool_csv
+    out = ["--out", str(tmp_path / "q.csv")]
+    assert main(["label-queue", str(path), "--proba", "p_*", "--strategy", "magic", *out]) == 2
+    capsys.readouterr()
+    assert main(["label-queue", str(path), "--proba", "p_*", "--budget", "0", *out]) == 1
+    assert "budget must be an integer >= 1, got 0" in _one_error_line(capsys)
+    assert main(["label-queue", str(path), *out]) == 1
+    assert "give --proba" in _one_error_line(capsys)
+    assert main(["label-queue", str(path), "--proba", "p_*", "--strategy", "hybrid", *out]) == 1
+    assert "--strategy hybrid needs --labeled FILE" in _one_error_line(capsys)
+
+
+def test_label_queue_hybrid_with_labeled_rows(scored_csv, pool_csv, tmp_path, capsys):
+    labeled, _ = scored_csv
+    path, pool = pool_csv
+    out = tmp_path / "q.csv"
+    argv = ["label-queue", str(path), "--proba", "p_*", "--id", "id", "--budget", "8"]
+    argv += ["--strategy", "hybrid", "--labeled", str(labeled), "--target", "y_true"]
+    argv += ["--features", "mean radius,mean texture", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    sheet = pd.read_csv(out)
+    assert len(sheet) == 8 and sheet["id"].is_unique
+    assert sheet["reason"].str.contains("labeled neighbours misclassified").all()

@@ -98,6 +98,12 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         metavar="COLS",
         help="comma-separated feature columns (default: every other column)",
     )
+    parser.add_argument(
+        "--embeddings",
+        metavar="COLS|GLOB",
+        help="embedding columns for the error clusters: a glob such as 'e_*' or a "
+        "comma-separated list",
+    )
 
 
 def _predictions(args: argparse.Namespace, frame: Any = None) -> Any:
@@ -113,35 +119,130 @@ def _predictions(args: argparse.Namespace, frame: Any = None) -> Any:
         proba=_columns_or_glob(args.proba),
         features=_split(args.features),
         id=args.id,
+        embeddings=_columns_or_glob(getattr(args, "embeddings", None)),
     )
+
+
+class _Progress:
+    """Step messages on stderr when it is a terminal; quiet otherwise (logs, CI, pipes)."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, message: str) -> None:
+        if self.live:
+            print(f"… {message}", file=sys.stderr, flush=True)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from toolkit.demo import run_demo
 
-    run_demo(args.out, random_state=args.random_state)
+    run_demo(args.out, random_state=args.random_state, tracking_uri=args.tracking_uri)
     return EXIT_OK
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from toolkit.analysis.diagnose import diagnose
+    from toolkit.analysis.diagnose import SECTIONS, diagnose
 
+    progress = _Progress()
     p = _predictions(args)
-    diagnosis = diagnose(p, slices=_split(args.slices), random_state=args.random_state)
-    m = diagnosis.metrics
+    sections = _split(args.sections)
+    if sections is not None:
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown:
+            raise ValidationError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}")
+    progress(f"{p.n:,} rows read; running the analyses (clusters fit UMAP and HDBSCAN)")
+    diagnosis = diagnose(
+        p,
+        slices=_split(args.slices),
+        sections=sections,
+        random_state=args.random_state,
+        run_id=args.run_id,
+        meta={"source": str(args.file)},
+    )
     print(f"{p.n:,} rows, task {p.task}, error rate {p.errors.mean():.2%}")
+    m = diagnosis.metrics
     if m is not None:
         print(m.baselines.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if diagnosis.error_patterns is not None and len(diagnosis.error_patterns):
         print("Top error patterns (points of error each could remove):")
         for row in diagnosis.error_patterns.head(5).itertuples():
             print(f"  {row.gain_pp:5.2f} pp  {row.errors:>6,} of {row.n:>7,}  {row.pattern}")
+    if diagnosis.label_issues is not None:
+        flagged = int(diagnosis.label_issues["is_issue"].sum())
+        print(f"Label issues: {flagged:,} rows whose given label looks wrong")
     for name, reason in diagnosis.skipped.items():
-        print(f"skipped {name}: {reason}")
+        if reason != "not requested":
+            print(f"skipped {name}: {reason}")
     if args.json:
         diagnosis.to_json(args.json)
         print(f"Wrote {args.json}")
+    if args.html:
+        progress("rendering the report")
+        diagnosis.to_html(args.html)
+        print(f"Wrote {args.html}")
+    if args.run_id:
+        from toolkit.tracking.attach import log_to_run
+
+        progress(f"logging to MLflow run {args.run_id}")
+        written = log_to_run(
+            args.run_id, diagnosis=diagnosis, predictions=p, tracking_uri=args.tracking_uri
+        )
+        print(f"Logged {len(written)} artifacts to run {args.run_id}")
     return EXIT_OK
+
+
+def _cmd_label_queue(args: argparse.Namespace) -> int:
+    from toolkit.analysis.labeling import LabelingPool, labeling_queue
+
+    frame = read_table(args.file)
+    if args.proba is None:
+        raise ValidationError("give --proba: the pool's probability columns ('p_*' or a list)")
+    pool = LabelingPool.from_frame(
+        frame,
+        proba=_columns_or_glob(args.proba),
+        id=args.id,
+        embeddings=_columns_or_glob(args.embeddings),
+        features=_split(args.features),
+    )
+    labeled = None
+    if args.strategy in ("error_neighbourhood", "hybrid"):
+        if args.labeled is None:
+            raise ValidationError(
+                f"--strategy {args.strategy} needs --labeled FILE: labeled rows with the "
+                "model's predictions, in the same columns as the pool, and --target"
+            )
+        if args.target is None:
+            raise ValidationError("--labeled needs --target, the label column of that file")
+        labeled_args = argparse.Namespace(**{**vars(args), "file": args.labeled})
+        labeled = _predictions(labeled_args)
+    queue = labeling_queue(
+        pool,
+        budget=args.budget,
+        strategy=args.strategy,
+        labeled=labeled,
+        random_state=args.random_state,
+    )
+    _write_queue(queue, frame, args)
+    return EXIT_OK
+
+
+def _write_queue(queue: Any, frame: Any, args: argparse.Namespace) -> None:
+    """The annotator's CSV: the queue, the row's columns, an empty ``label`` to fill in."""
+    out = Path(args.out)
+    sheet = queue.copy()
+    if args.id is not None:
+        rows = frame.set_index(args.id, drop=False).loc[sheet["id"].tolist()]
+    else:
+        rows = frame.iloc[sheet["id"].astype(int).tolist()]
+    context = rows.drop(columns=[c for c in rows.columns if c in sheet.columns])
+    sheet = sheet.join(context.reset_index(drop=True))
+    sheet["label"] = ""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.to_csv(out, index=False)
+    print(f"Wrote {len(sheet)} rows to label next ({args.strategy}) to {out}")
+    for row in sheet.head(5).itertuples():
+        print(f"  {row.rank:>3}. id {row.id}: {row.reason}")
 
 
 def _cmd_error_sample(args: argparse.Namespace) -> int:
@@ -199,30 +300,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="train models on the bundled Adult census data and diagnose the best one",
+        help="train models on the bundled Adult census data, track them, diagnose the best",
         description="Train a logistic regression and a gradient-boosting model on the UCI "
-        "Adult train split, evaluate on the test split, print metrics beside baselines, "
-        "the slices that are significantly worse and the top error patterns, and write "
-        "DIR/demo.json.",
+        "Adult train split, logging each (and its cross-validation folds as nested runs) "
+        "to MLflow; evaluate on the test split; diagnose the better model (metrics beside "
+        "baselines, slices, error patterns, error clusters, label issues, a labeling queue "
+        "of held-out rows); write DIR/demo.html and DIR/demo.json and log them to the "
+        "model's run.",
         epilog="example: toolkit demo --out reports",
     )
     demo.add_argument("--out", default="reports", metavar="DIR", help="output folder")
     demo.add_argument("--random-state", type=int, default=0, metavar="N")
+    demo.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     diag = sub.add_parser(
         "diagnose",
-        help="metrics beside baselines, sliced metrics and error patterns of a scored table",
+        help="every analysis of a scored table: metrics, slices, patterns, clusters, labels",
         description="Read a table of labels, predictions or probabilities and features, run "
-        "every analysis the columns allow and write the results as JSON.",
+        "every analysis the columns allow (metrics beside baselines, sliced metrics, error "
+        "patterns, error clusters, label issues) and write the HTML report and JSON.",
         epilog="example: toolkit diagnose test.csv --target income --proba 'p_*' "
-        "--slices sex,race,age --json reports/test.json",
+        "--slices sex,race,age --html reports/test.html --json reports/test.json",
     )
     _add_input_options(diag)
     diag.add_argument("--slices", metavar="COLS", help="columns for sliced metrics")
+    diag.add_argument("--sections", metavar="NAMES", help="run only these sections")
     diag.add_argument("--json", metavar="PATH", help="write the diagnosis as JSON")
+    diag.add_argument("--html", metavar="PATH", help="write the offline HTML report")
+    diag.add_argument(
+        "--run-id", metavar="ID", help="log the report, JSON and predictions to this MLflow run"
+    )
+    diag.add_argument("--tracking-uri", metavar="URI", help="MLflow store of --run-id")
     diag.add_argument("--random-state", type=int, default=0, metavar="N")
     diag.set_defaults(func=_cmd_diagnose)
+
+    queue = sub.add_parser(
+        "label-queue",
+        help="rank an unlabeled pool: which examples to label next (CSV for annotators)",
+        description="Read the model's probabilities on unlabeled rows and write the BUDGET "
+        "rows to label next, with the reason each was picked and an empty 'label' column.",
+        epilog="example: toolkit label-queue pool.csv --proba 'p_*' --id id --budget 100 "
+        "--out queue.csv",
+    )
+    queue.add_argument("file", metavar="FILE", help="CSV or Parquet file of unlabeled rows")
+    queue.add_argument("--proba", metavar="COLS|GLOB", help="probability columns, e.g. 'p_*'")
+    queue.add_argument("--id", metavar="COL", help="unique row id column (default: row number)")
+    queue.add_argument("--budget", type=int, default=100, metavar="K", help="rows to queue")
+    queue.add_argument(
+        "--strategy",
+        default="margin",
+        choices=["margin", "least_confidence", "entropy", "error_neighbourhood", "hybrid"],
+        help="margin (default): closest to the decision threshold first",
+    )
+    queue.add_argument("--embeddings", metavar="COLS|GLOB", help="embedding columns")
+    queue.add_argument("--features", metavar="COLS", help="numeric feature columns")
+    queue.add_argument(
+        "--labeled", metavar="FILE", help="labeled rows (error_neighbourhood and hybrid)"
+    )
+    queue.add_argument("--target", metavar="COL", help="label column of --labeled")
+    queue.add_argument("--pred", metavar="COL", help="predicted label column of --labeled")
+    queue.add_argument("--out", required=True, metavar="PATH", help="CSV to write")
+    queue.add_argument("--random-state", type=int, default=0, metavar="N")
+    queue.set_defaults(func=_cmd_label_queue)
 
     sample = sub.add_parser(
         "error-sample",
@@ -261,7 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """MLflow and its migrations log INFO lines to stderr; a command prints its own."""
+    import logging
+
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_libraries()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,6 +1,11 @@
-"""`toolkit demo`: train on the real Adult census data, evaluate, slice, write JSON.
+"""`toolkit demo`: the whole workflow on the real UCI Adult census data.
 
-Later work extends the same demo (tracking every run, error patterns, the HTML report).
+Trains a logistic regression and a gradient-boosting model on the official train split
+(each an MLflow run with its cross-validation folds as nested runs, its model, data
+fingerprints, environment and git state), evaluates both on the test split, diagnoses
+the better one (metrics beside baselines, slices, error patterns, error clusters, label
+issues, a labeling queue for rows held out of training), writes the HTML report and
+JSON, and logs them to the model's run.
 """
 
 from __future__ import annotations
@@ -75,47 +80,173 @@ def _models(train: pd.DataFrame, random_state: int) -> dict[str, Any]:
     return {"logistic_regression": logistic, "gradient_boosting": boosting}
 
 
-def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=print) -> dict:
-    """Train two models on Adult's train split, evaluate the better one on the test split.
+#: Rows of the train split held out of training as the "unlabeled pool" the queue ranks.
+POOL_ROWS = 2000
+CV_FOLDS = 3
+EXPERIMENT = "toolkit-demo"
 
-    Writes ``<out_dir>/demo.json`` and returns the same dict.
+
+def _fit_tracked(
+    name: str,
+    model: Any,
+    data: dict[str, Any],
+    *,
+    random_state: int,
+    tracking_uri: str | None,
+    echo: Any,
+) -> dict[str, Any]:
+    """One run per model: CV folds as nested runs, then the fit on all training rows."""
+    from sklearn.base import clone
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from toolkit.tracking import track
+
+    X_train, y_train = data["X_train"], data["y_train"]
+    t0 = time.perf_counter()
+    with track(
+        EXPERIMENT,
+        run_name=name,
+        params={"model": name, "cv_folds": CV_FOLDS, "pool_rows": POOL_ROWS},
+        tags={"toolkit.demo": "adult"},
+        seed=random_state,
+        tracking_uri=tracking_uri,
+    ) as run:
+        run.log_dataset("adult_train", X_train, y_train, context="training")
+        run.log_dataset("adult_test", data["X_test"], data["y_test"], context="test")
+        folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+        scores = []
+        for k, (fit_rows, val_rows) in enumerate(folds.split(X_train, y_train)):
+            with track(
+                EXPERIMENT,
+                run_name=f"{name}-fold{k}",
+                params={"fold": k},
+                tracking_uri=tracking_uri,
+                nested=True,
+            ) as fold_run:
+                fitted = clone(model).fit(X_train.iloc[fit_rows], y_train.iloc[fit_rows])
+                score = accuracy_score(
+                    y_train.iloc[val_rows], fitted.predict(X_train.iloc[val_rows])
+                )
+                fold_run.log_metric("accuracy", score)
+                scores.append(score)
+        run.log_cv_scores(scores, metric="accuracy")
+        model.fit(X_train, y_train)
+        p = Predictions.from_model(model, data["X_test"], data["y_test"], features=data["features"])
+        metrics = compute_metrics(p, random_state=random_state)
+        run.log_metrics({f"test.{k}": v for k, v in metrics.overall.items() if _finite(v)})
+        run.log_model(model)
+        run.log_predictions(p, name="test")
+    seconds = time.perf_counter() - t0
+    echo(
+        f"  {name:<20} accuracy {metrics.overall['accuracy']:.4f}  "
+        f"log loss {metrics.overall['log_loss']:.4f}  "
+        f"CV {np.mean(scores):.4f} ± {np.std(scores, ddof=1):.4f}  "
+        f"run {run.run_id[:8]}  ({seconds:.1f} s)"
+    )
+    return {"model": model, "p": p, "metrics": metrics, "run_id": run.run_id, "seconds": seconds}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and bool(np.isfinite(value))
+
+
+def run_demo(
+    out_dir: str | Path = "reports",
+    *,
+    random_state: int = 0,
+    tracking_uri: str | None = None,
+    echo=print,
+) -> dict:
+    """Train, track, diagnose and report on Adult; returns the diagnosis as a dict.
+
+    Writes ``<out_dir>/demo.html`` and ``<out_dir>/demo.json``; runs go to
+    ``tracking_uri`` (default ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
     """
+    from toolkit.analysis.labeling import LabelingPool
+    from toolkit.tracking import log_to_run, resolve_tracking_uri
+
     started = time.perf_counter()
+    uri = resolve_tracking_uri(tracking_uri)
     train, test = load_adult()
-    X_train, y_train = train.drop(columns=DROP), train[ADULT_TARGET]
-    X_test, y_test = test.drop(columns=DROP), test[ADULT_TARGET]
-    echo(f"Adult census data: {len(train):,} train rows, {len(test):,} test rows")
+    shuffled = train.sample(frac=1.0, random_state=random_state)
+    pool_rows, train = shuffled.iloc[:POOL_ROWS], shuffled.iloc[POOL_ROWS:].sort_index()
+    data = {
+        "X_train": train.drop(columns=DROP),
+        "y_train": train[ADULT_TARGET],
+        "X_test": test.drop(columns=DROP),
+        "y_test": test[ADULT_TARGET],
+        "features": test.drop(columns=DROP),
+    }
+    echo(
+        f"Adult census data: {len(train):,} train rows, {len(test):,} test rows, "
+        f"{len(pool_rows):,} rows held out as an unlabeled pool"
+    )
+    echo(f"Tracking every run in {uri} (experiment {EXPERIMENT!r})")
 
     results = {}
     for name, model in _models(train, random_state).items():
-        t0 = time.perf_counter()
-        model.fit(X_train, y_train)
-        p = Predictions.from_model(model, X_test, y_test, features=test.drop(columns=DROP))
-        metrics = compute_metrics(p, random_state=random_state)
-        results[name] = (p, metrics, time.perf_counter() - t0)
-        echo(
-            f"  {name:<20} accuracy {metrics.overall['accuracy']:.4f}  "
-            f"log loss {metrics.overall['log_loss']:.4f}  ({results[name][2]:.1f} s)"
+        results[name] = _fit_tracked(
+            name, model, data, random_state=random_state, tracking_uri=uri, echo=echo
         )
-    best = max(results, key=lambda k: results[k][1].overall["accuracy"])
-    p, metrics, _ = results[best]
+    best = max(results, key=lambda k: results[k]["metrics"].overall["accuracy"])
+    chosen = results[best]
+    p, metrics = chosen["p"], chosen["metrics"]
     echo(f"\nBest model: {best}. Metrics on the test split beside baselines:")
     table = metrics.baselines[
         ["metric", "model", "zero_rule", "stratified", "margin_over_zero_rule"]
     ]
     echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
-    models = "; ".join(f"{k}: accuracy {v[1].overall['accuracy']:.4f}" for k, v in results.items())
+    pool_X = pool_rows.drop(columns=DROP)
+    pool = LabelingPool.from_arrays(
+        chosen["model"].predict_proba(pool_X),
+        classes=p.classes,
+        ids=pool_X.index.to_numpy(),
+        features=pool_X,
+    )
+    models = "; ".join(
+        f"{k}: accuracy {v['metrics'].overall['accuracy']:.4f}" for k, v in results.items()
+    )
+    echo("\nDiagnosing (slices, error patterns, error clusters, label issues, queue) ...")
     diagnosis = diagnose(
         p,
         slices=DEMO_SLICES,
+        pool=pool,
         random_state=random_state,
+        proba_source="out_of_sample",
+        run_id=chosen["run_id"],
         meta={
             "data": "UCI Adult census income, official test split (CC BY 4.0)",
             "model": best,
             "models": models,
+            "tracking_uri": uri,
+            "experiment": EXPERIMENT,
         },
     )
+    _print_findings(diagnosis, echo)
+
+    out = Path(out_dir)
+    json_path = out / "demo.json"
+    html_path = out / "demo.html"
+    diagnosis.to_json(json_path)
+    diagnosis.to_html(html_path, title="toolkit demo: gradient boosting on UCI Adult")
+    log_to_run(chosen["run_id"], diagnosis=diagnosis, tracking_uri=uri)
+    echo("\nSummary:")
+    from toolkit.report.render import summary_sentences
+
+    for sentence in summary_sentences(diagnosis)[:5]:
+        echo(f"  {sentence}")
+    echo(f"\nWrote {html_path.resolve()}\n      {json_path.resolve()}")
+    echo(
+        f"Logged the report to run {chosen['run_id']} in {uri}; "
+        f"list the runs with: toolkit runs --experiment {EXPERIMENT}"
+    )
+    echo(f"Done in {time.perf_counter() - started:.1f} s.")
+    return diagnosis.to_dict()
+
+
+def _print_findings(diagnosis: Any, echo: Any) -> None:
     slices = diagnosis.slices
     flagged = slices[slices["flagged"]].sort_values("gap_pp", ascending=False)
     overall = slices.attrs["overall_error_rate"]
@@ -128,7 +259,6 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
             f"  {row.slice:<32} n={row.n:>6,}  error {row.error_rate:6.2%} "
             f"[{row.ci_low:.2%}, {row.ci_high:.2%}]  {row.gap_pp:+.1f} pp"
         )
-
     patterns = diagnosis.error_patterns
     echo(
         f"\nTop error patterns ({patterns.attrs['n_tested']:,} conjunctions tested; "
@@ -141,12 +271,13 @@ def run_demo(out_dir: str | Path = "reports", *, random_state: int = 0, echo=pri
             f"{row.errors:>5,} of {row.n:>6,} wrong ({row.error_rate:6.2%}, "
             f"lift {row.lift:.2f}, {mark})  {row.pattern}"
         )
-    out = Path(out_dir)
-    json_path = out / "demo.json"
-    html_path = out / "demo.html"
-    diagnosis.to_json(json_path)
-    diagnosis.to_html(html_path, title="toolkit demo: gradient boosting on UCI Adult")
-    echo(f"\nWrote {html_path.resolve()}\n      {json_path.resolve()}")
-    echo(f"Done in {time.perf_counter() - started:.1f} s.")
-    report = diagnosis.to_dict()
-    return report
+    clusters = diagnosis.clusters
+    if clusters is not None:
+        echo(f"\nError clusters ({len(clusters.table)} found; top 3 by points of error):")
+        for row in clusters.table.head(3).itertuples():
+            echo(
+                f"  cluster {row.cluster}: {row.gain_pp:5.2f} pp, {row.errors:,} of {row.n:,} "
+                f"wrong ({row.error_rate:.1%}); {row.description}"
+            )
+    for name, reason in diagnosis.skipped.items():
+        echo(f"Skipped {name}: {reason}")

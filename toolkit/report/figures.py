@@ -91,7 +91,9 @@ def error_map_axes(
         )
     if clusters is not None:
         for c in sorted(set(clusters.tolist()) - {-1}):
-            centre = np.median(coords[clusters == c], axis=0)
+            members = coords[clusters == c]
+            _outline(ax, members)
+            centre = np.median(members, axis=0)
             ax.annotate(
                 str(c),
                 centre,
@@ -111,6 +113,24 @@ def error_map_axes(
         frameon=False,
     )
     return ax
+
+
+def _outline(ax: Any, points: np.ndarray) -> None:
+    """Draw the convex hull of a cluster's points (inner 98% by distance, so a few
+    stragglers do not swell it)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if len(points) >= 20:
+        dist = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+        points = points[dist <= np.quantile(dist, 0.98)]
+    if len(points) < 3:
+        return
+    try:
+        hull = ConvexHull(points)
+    except QhullError:  # collinear points: no area to outline
+        return
+    ring = points[np.append(hull.vertices, hull.vertices[0])]
+    ax.plot(ring[:, 0], ring[:, 1], color="black", linewidth=0.8, alpha=0.6)
 
 
 def to_svg(ax: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_TABLE_ROWS", "render_html", "write_html"]
+__all__ = ["MAX_TABLE_ROWS", "render_html", "summary_sentences", "write_html"]
 
 #: Longer tables are cut to this many rows in the report (the JSON has them all).
 MAX_TABLE_ROWS = 200
@@ -75,6 +75,7 @@ def table(
     *,
     highlight: str | None = None,
     limit: int = MAX_TABLE_ROWS,
+    filterable: bool = True,
 ) -> dict[str, Any] | None:
     """A table view: header labels, rows of (text, sort key) cells, truncation count.
 
@@ -97,10 +98,14 @@ def table(
         "rows": rows,
         "total": len(frame),
         "shown": min(len(frame), limit),
+        "filterable": filterable,
     }
 
 
-def _summary(d: Any) -> list[str]:
+def summary_sentences(d: Any) -> list[str]:
+    """What is wrong, in a few sentences with numbers: the model against its baseline, the
+    top error pattern and its points of error, the label-noise share, the top error
+    cluster, and the stage worth improving."""
     sentences = []
     meta = d.meta
     m = d.metrics
@@ -132,16 +137,28 @@ def _summary(d: Any) -> list[str]:
             if confirmed is False
             else ""
         )
+        noise = ""
+        share = top.get("label_issue_share")
+        if share is not None and isinstance(share, float) and math.isfinite(share):
+            noise = f" {share:.0%} of its errors look like label errors."
         sentences.append(
             f"The top error pattern, {top['pattern']}, holds {int(top['errors']):,} errors "
             f"({top['share_of_errors']:.0%} of all errors, error rate {top['error_rate']:.1%} vs "
             f"{meta['error_rate']:.1%} overall): fixing it is worth up to "
             f"{top['gain_pp']:.1f} points of error{note}; the top {min(len(patterns), 5)} "
             f"patterns together hold {patterns['cumulative_gain_pp'].iloc[:5].iloc[-1]:.1f} "
-            "points."
+            f"points.{noise}"
         )
     elif patterns is not None:
         sentences.append("No error pattern is significantly worse than the rest of the data.")
+    clusters = d.clusters
+    if clusters is not None and len(clusters.table):
+        top = clusters.table.iloc[0]
+        sentences.append(
+            f"The largest error cluster holds {int(top['errors']):,} errors in "
+            f"{int(top['n']):,} rows (error rate {top['error_rate']:.1%}, "
+            f"{top['gain_pp']:.1f} points); {top['description']}."
+        )
     label_issues = d.label_issues
     if label_issues is not None and "is_issue" in label_issues:
         share = float(label_issues["is_issue"].mean()) if len(label_issues) else 0.0
@@ -168,17 +185,59 @@ def _figures(d: Any) -> dict[str, str | None]:
     if d.metrics is not None and d.metrics.calibration is not None:
         out["calibration"] = to_svg(calibration_axes(d.metrics.calibration))
     clusters = d.clusters
-    if clusters is not None and getattr(clusters, "coords", None) is not None:
-        fig_data = clusters.figure_data() if hasattr(clusters, "figure_data") else None
-        if fig_data is not None:
-            ax = error_map_axes(
-                np.asarray(fig_data["coords"]),
-                np.asarray(fig_data["label"]),
-                np.asarray(fig_data["error"], dtype=bool),
-                np.asarray(fig_data["cluster"]),
+    if clusters is not None and hasattr(clusters, "figure_data"):
+        points = clusters.figure_data()
+        # regression has no class: colour the map by one group
+        classes = (
+            points["class"]
+            if points["class"].notna().any()
+            else pd.Series("rows", index=points.index)
+        )
+        out["error_map"] = to_png_data_uri(
+            error_map_axes(
+                points[["x", "y"]].to_numpy(dtype=float),
+                classes.astype(str).to_numpy(),
+                points["error"].to_numpy(dtype=bool),
+                points["cluster"].to_numpy(dtype=np.int64),
             )
-            out["error_map"] = to_png_data_uri(ax)
+        )
     return out
+
+
+def _shapley_bars(chain: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if chain is None or "shapley_pp" not in chain.columns:
+        return []
+    single = chain[chain["kind"] == "single"].dropna(subset=["shapley_pp"])
+    if not len(single):
+        return []
+    scale = max(float(single["shapley_pp"].abs().max()), 1e-9)
+    return [
+        {
+            "stage": str(row["stage"]),
+            "value": f"{row['shapley_pp']:+.2f}",
+            "share": fmt(row.get("shapley_share"), "pct"),
+            "width": round(100 * abs(float(row["shapley_pp"])) / scale, 2),
+        }
+        for _, row in single.iterrows()
+    ]
+
+
+def _chain_note(chain: pd.DataFrame | None) -> str | None:
+    if chain is None:
+        return None
+    attrs = chain.attrs
+    measured, independent = attrs.get("system_score"), attrs.get("independence_estimate")
+    if measured is None:
+        return None
+    text = f"Measured system {attrs.get('metric', 'score')}: {fmt(measured)}"
+    if independent is not None and not (isinstance(independent, float) and math.isnan(independent)):
+        gap = float(measured) - float(independent)
+        how = "errors overlap" if gap > 0 else "errors compound" if gap < 0 else "as if independent"
+        text += (
+            f"; if stage errors were independent: {fmt(independent)} "
+            f"(product of stage scores; {100 * gap:+.1f} points: {how})"
+        )
+    return text + "."
 
 
 def _pattern_bars(patterns: pd.DataFrame | None, limit: int = 20) -> list[dict[str, Any]]:
@@ -224,6 +283,24 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
     slices = d.slices
     if slices is not None:
         slices = slices.sort_values(["flagged", "gap_pp"], ascending=[False, False])
+    issues = d.label_issues
+    issue_view = d.extras.get("label_issue_features")
+    if issue_view is None and issues is not None:
+        issue_view = issues
+    chain_columns = [
+        ("stage", "stage", "text"),
+        ("n", "n", "num"),
+        ("stage_score", "stage score", "num"),
+        ("system_score", "system", "num"),
+        ("system_score_with_oracle", "system with this oracle", "num"),
+        ("gain_pp", "gain (pp)", "pp"),
+        ("ci_low", "CI low (pp)", "pp"),
+        ("ci_high", "CI high (pp)", "pp"),
+        ("shapley_pp", "Shapley (pp)", "pp"),
+        ("shapley_share", "Shapley share", "pct"),
+        ("errors_started", "errors started here", "num"),
+        ("share_of_errors_started", "share of errors started", "pct"),
+    ]
     tables = {
         "baselines": table(
             None if m is None else m.baselines,
@@ -300,15 +377,27 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
                 ("examples", "examples", "text"),
             ],
         ),
+        "overlap": table(
+            d.overlap,
+            [
+                ("cluster", "cluster", "text"),
+                ("pattern", "pattern", "text"),
+                ("n_cluster", "rows in cluster", "num"),
+                ("n_pattern", "rows in pattern", "num"),
+                ("n_both", "rows in both", "num"),
+                ("errors_both", "errors in both", "num"),
+                ("jaccard", "row Jaccard", "num"),
+            ],
+        ),
         "label_issues": table(
-            d.label_issues,
+            issue_view,
             [
                 (
                     c,
                     c.replace("_", " "),
-                    "text" if c in ("id", "given_label", "suggested_label") else "num",
+                    "num" if c in ("label_quality",) else "text",
                 )
-                for c in ([] if d.label_issues is None else d.label_issues.columns)
+                for c in ([] if issue_view is None else issue_view.columns)
             ],
             highlight="is_issue",
         ),
@@ -322,11 +411,22 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
             ],
         ),
         "chain": table(
-            d.chain,
+            None if d.chain is None else d.chain[d.chain["kind"] == "single"],
+            chain_columns,
+        ),
+        "ceiling": table(
+            None if d.chain is None else d.chain[d.chain["kind"] == "cumulative"],
             [
-                (c, c.replace("_", " "), "text" if c in ("stage", "kind") else "num")
-                for c in ([] if d.chain is None else d.chain.columns)
+                ("replaced", "stages replaced by oracles", "text"),
+                ("n", "n", "num"),
+                ("system_score", "system", "num"),
+                ("system_score_with_oracle", "with oracles", "num"),
+                ("gain_pp", "gain (pp)", "pp"),
+                ("step_gain_pp", "step gain (pp)", "pp"),
+                ("ci_low", "CI low (pp)", "pp"),
+                ("ci_high", "CI high (pp)", "pp"),
             ],
+            filterable=False,
         ),
     }
     overall = [] if m is None else [{"metric": k, "value": fmt(v)} for k, v in m.overall.items()]
@@ -341,12 +441,23 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
         "features": [str(c) for c in meta.get("features") or []],
         "environment": {str(k): str(v) for k, v in (meta.get("environment") or {}).items()},
         "skipped": {str(k): str(v) for k, v in meta.get("skipped", {}).items()},
-        "summary": _summary(d),
+        "summary": summary_sentences(d),
         "overall": overall,
         "tables": tables,
         "confusion": _confusion(d),
         "figures": _figures(d),
         "pattern_bars": _pattern_bars(d.error_patterns),
+        "shapley_bars": _shapley_bars(d.chain),
+        "chain_note": _chain_note(d.chain),
+        "n_issues": None if issues is None else int(issues["is_issue"].astype(bool).sum()),
+        "cluster_params": {}
+        if d.clusters is None
+        else {
+            "noise": f"{d.clusters.n_noise:,} rows in no cluster "
+            f"({d.clusters.noise_errors:,} errors)",
+            "representation": str(d.clusters.params.get("representation", "")),
+        },
+        "runtime": {str(k): f"{v:.2f} s" for k, v in d.extras.get("runtime_s", {}).items()},
         "notes": {} if m is None else {str(k): str(v) for k, v in m.notes.items()},
         "max_rows": MAX_TABLE_ROWS,
     }

@@ -18,6 +18,7 @@ _LAZY = {
     "list_runs": "toolkit.tracking.compare",
     "mark_stale_runs": "toolkit.tracking.compare",
     "sync": "toolkit.tracking.spool",
+    "log_to_run": "toolkit.tracking.attach",
     "resolve_tracking_uri": "toolkit.tracking._store",
 }
 
@@ -26,6 +27,7 @@ __all__ = [
     "compare_runs",
     "current_run",
     "list_runs",
+    "log_to_run",
     "mark_stale_runs",
     "resolve_tracking_uri",
     "sync",
@@ -35,6 +37,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking._store import resolve_tracking_uri
+    from toolkit.tracking.attach import log_to_run
     from toolkit.tracking.compare import compare_runs, list_runs, mark_stale_runs
     from toolkit.tracking.run import Run, current_run, track, tracked
     from toolkit.tracking.spool import sync

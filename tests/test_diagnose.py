@@ -1,0 +1,216 @@
+"""`diagnose` runs every analysis the inputs allow, wires them together, and says why not.
+
+The fixture is real: scikit-learn's digits, out-of-fold probabilities of Gaussian naive
+Bayes (15% error, so there are patterns to find), the pixels as embeddings, two simple features, an unlabeled pool and a
+two-stage chain (a router that picks the half of the digits, then the classifier
+restricted to that half). Every cross-link is recomputed here with plain masks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import toolkit as tk
+from toolkit.analysis.binning import condition_mask
+from toolkit.analysis.diagnose import SECTIONS
+from toolkit.exceptions import ValidationError
+
+CREATED = "2026-01-01T00:00:00+00:00"
+
+
+def _router(proba, upstream):
+    return (np.asarray(proba).argmax(axis=1) >= 5).astype(int)
+
+
+def _classifier(proba, upstream):
+    proba = np.asarray(proba)
+    high = upstream["router"].astype(bool)
+    low_pick = proba[:, :5].argmax(axis=1)
+    high_pick = 5 + proba[:, 5:].argmax(axis=1)
+    return np.where(high, high_pick, low_pick)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_digits(return_X_y=True)
+    proba = tk.out_of_sample_proba(GaussianNB(), X, y, cv=5)
+    features = pd.DataFrame(
+        {
+            "ink": X.mean(axis=1),
+            "left_ink": X[:, ::8].mean(axis=1),
+            "stroke": (X > 8).sum(1),
+            # slicing by the predicted class is a real error analysis (which outputs
+            # to distrust), and gives the pattern search something to find
+            "predicted": [f"looks like {k}" for k in proba.argmax(axis=1)],
+        }
+    )
+    p = tk.Predictions(y, proba=proba, features=features, embeddings=X)
+    chain = {
+        "stages": [tk.Stage("router", _router), tk.Stage("digit", _classifier)],
+        "inputs": proba,
+        "oracles": {"router": (y >= 5).astype(int)},
+        "n_boot": 200,
+    }
+    pool = proba[:300]
+    return {"p": p, "chain": chain, "pool": pool, "y": y, "proba": proba}
+
+
+@pytest.fixture(scope="module")
+def full(digits):
+    return tk.diagnose(
+        digits["p"],
+        chain=digits["chain"],
+        pool={"pool": digits["pool"], "budget": 40},
+        proba_source="out_of_sample",
+        created=CREATED,
+        random_state=0,
+    )
+
+
+@pytest.mark.slow
+def test_every_section_runs_when_the_inputs_allow_it(full):
+    assert full.skipped == {}
+    for name in SECTIONS:
+        assert getattr(full, name) is not None, name
+    d = full.to_dict()
+    assert set(d) == {"meta", *SECTIONS, "baselines"}
+    assert d["meta"]["n"] == 1797 and d["meta"]["created"] == CREATED
+    json.loads(full.to_json())  # strict JSON: no NaN, no inf
+
+
+@pytest.mark.slow
+def test_label_issue_share_of_patterns_and_clusters_by_plain_masks(full, digits):
+    p = digits["p"]
+    issues = full.label_issues
+    flagged = set(issues.loc[issues["is_issue"], "id"])
+    is_issue = np.array([i in flagged for i in p.ids])
+    assert is_issue.sum() == issues["is_issue"].sum() > 0
+
+    def share(mask):
+        errors = p.errors & mask
+        return np.nan if not errors.any() else (errors & is_issue).sum() / errors.sum()
+
+    table = full.clusters.table
+    assert "label_issue_share" in table
+    for row in table.itertuples():
+        expected = share(full.clusters.labels == row.cluster)
+        np.testing.assert_allclose(row.label_issue_share, expected, equal_nan=True)
+    for row in full.error_patterns.itertuples():
+        mask = np.ones(p.n, dtype=bool)
+        for condition in row.conditions:
+            mask &= condition_mask(p.features, condition)
+        np.testing.assert_allclose(row.label_issue_share, share(mask), equal_nan=True)
+
+
+@pytest.mark.slow
+def test_cluster_pattern_overlap_is_the_row_jaccard(full, digits):
+    p = digits["p"]
+    overlap = full.overlap
+    assert len(full.error_patterns) > 0 and len(overlap) > 0
+    patterns = full.error_patterns.set_index("pattern")
+    for row in overlap.itertuples():
+        in_cluster = full.clusters.labels == row.cluster
+        in_pattern = np.ones(p.n, dtype=bool)
+        for condition in patterns.loc[row.pattern, "conditions"]:
+            in_pattern &= condition_mask(p.features, condition)
+        both = in_cluster & in_pattern
+        assert row.n_both == both.sum()
+        assert row.errors_both == (both & p.errors).sum()
+        assert row.jaccard == pytest.approx(both.sum() / (in_cluster | in_pattern).sum())
+    assert full.to_dict()["clusters"]["pattern_overlap"] is not None
+
+
+@pytest.mark.slow
+def test_chain_and_queue_sections_are_the_functions_results(full, digits):
+    direct = tk.analyze_chain(
+        digits["chain"]["stages"],
+        digits["chain"]["inputs"],
+        digits["y"],
+        oracles=digits["chain"]["oracles"],
+        n_boot=200,
+        random_state=0,
+    )
+    pd.testing.assert_frame_equal(full.chain, direct)
+    assert full.to_dict()["meta"]["chain_summary"]["system_score"] == pytest.approx(
+        direct.attrs["system_score"]
+    )
+    queue = tk.labeling_queue(digits["pool"], budget=40)
+    pd.testing.assert_frame_equal(full.labeling_queue, queue)
+
+
+@pytest.mark.slow
+def test_same_inputs_same_json(full, digits):
+    again = tk.diagnose(
+        digits["p"],
+        chain=digits["chain"],
+        pool={"pool": digits["pool"], "budget": 40},
+        proba_source="out_of_sample",
+        created=CREATED,
+        random_state=0,
+    )
+    assert again.to_json() == full.to_json()
+
+
+@pytest.mark.slow
+def test_report_shows_every_analysis(full):
+    html = full.to_html()
+    top = full.clusters.table.iloc[0]
+    assert "Clusters and error patterns seen together" in html
+    assert "Ceiling table" in html and "Shapley" in html
+    assert f"{int(full.label_issues['is_issue'].sum()):,} rows flagged" in html
+    assert "data:image/png;base64," in html  # the error map
+    assert f"{int(top['errors']):,} errors in" in html  # the cluster sentence of the summary
+
+
+def test_sections_that_cannot_run_say_why():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=120)
+    reg = tk.Predictions(y, y + rng.normal(size=120), features={"g": rng.choice(["a", "b"], 120)})
+    d = tk.diagnose(reg, sections=["metrics", "label_issues", "chain", "labeling_queue"])
+    assert d.skipped["label_issues"] == (
+        "label issues need class probabilities; this is a regression task"
+    )
+    assert d.skipped["chain"] == "no chain was given"
+    assert d.skipped["labeling_queue"] == "no unlabeled pool was given"
+    assert d.skipped["clusters"] == "not requested"
+
+    hard = tk.Predictions(["a", "b"] * 30, ["a", "a"] * 30)
+    d = tk.diagnose(hard, sections=["clusters", "label_issues"])
+    assert d.skipped["clusters"] == "no embeddings or feature columns to cluster on"
+    assert d.skipped["label_issues"] == (
+        "label issues need class probabilities; only predictions were given"
+    )
+    small = tk.Predictions(["a", "b"] * 10, ["a", "a"] * 10, features={"x": np.arange(20)})
+    assert tk.diagnose(small, sections=["clusters"]).skipped["clusters"] == (
+        "only 20 rows; clustering needs at least 50"
+    )
+
+
+def test_bad_pool_mapping_and_sections_are_named():
+    p = tk.Predictions([0, 1] * 30, [0, 0] * 30)
+    with pytest.raises(ValidationError, match=r"pool mapping needs key 'pool'.*'size'"):
+        tk.diagnose(p, sections=["labeling_queue"], pool={"size": 3})
+    with pytest.raises(ValidationError, match=r"unknown section\(s\) \['plots'\]"):
+        tk.diagnose(p, sections=["plots"])
+
+
+def test_in_sample_warning_reaches_the_caller_and_the_diagnosis():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    from toolkit.analysis.labels import InSampleProbabilityWarning
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
+    p = tk.Predictions.from_model(model, X, y)
+    with pytest.warns(InSampleProbabilityWarning):
+        d = tk.diagnose(p, sections=["label_issues"], proba_source="in_sample")
+    assert d.label_issues is not None
+    assert any(w.startswith("label_issues: ") for w in d.extras["warnings"])
