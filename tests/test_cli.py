@@ -307,3 +307,22 @@ def test_label_queue_hybrid_with_labeled_rows(scored_csv, pool_csv, tmp_path, ca
     sheet = pd.read_csv(out)
     assert len(sheet) == 8 and sheet["id"].is_unique
     assert sheet["reason"].str.contains("labeled neighbours misclassified").all()
+
+
+def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsys):
+    from toolkit.analysis.labels import find_label_issues
+
+    path, p = scored_csv
+    out = tmp_path / "relabel.csv"
+    argv = ["label-queue", str(path), "--relabel", "--target", "y_true", "--proba", "p_*"]
+    assert main([*argv, "--id", "id", "--out", str(out)]) == 0
+    sheet = pd.read_csv(out, keep_default_na=False)
+    issues = find_label_issues(p)
+    flagged = issues[issues["is_issue"]]
+    assert 0 < len(sheet) == len(flagged)
+    assert sheet["id"].tolist() == flagged["id"].tolist()  # worst label quality first
+    assert sheet["reason"].str.contains("the model believes").all()
+    assert (sheet["label"] == "").all()
+    capsys.readouterr()
+    assert main([*argv[:3], "--proba", "p_*", "--out", str(out)]) == 1
+    assert "--relabel needs --target" in _one_error_line(capsys)

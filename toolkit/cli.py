@@ -193,56 +193,58 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _cmd_label_queue(args: argparse.Namespace) -> int:
-    from toolkit.analysis.labeling import LabelingPool, labeling_queue
+    from toolkit.analysis.labeling import (
+        LabelingPool,
+        annotation_frame,
+        labeling_queue,
+        relabel_queue,
+    )
 
     frame = read_table(args.file)
     if args.proba is None:
-        raise ValidationError("give --proba: the pool's probability columns ('p_*' or a list)")
-    pool = LabelingPool.from_frame(
-        frame,
-        proba=_columns_or_glob(args.proba),
-        id=args.id,
-        embeddings=_columns_or_glob(args.embeddings),
-        features=_split(args.features),
-    )
-    labeled = None
-    if args.strategy in ("error_neighbourhood", "hybrid"):
-        if args.labeled is None:
-            raise ValidationError(
-                f"--strategy {args.strategy} needs --labeled FILE: labeled rows with the "
-                "model's predictions, in the same columns as the pool, and --target"
-            )
+        raise ValidationError("give --proba: the probability columns ('p_*' or a list)")
+    if args.relabel:
+        from toolkit.analysis.labels import find_label_issues
+
         if args.target is None:
-            raise ValidationError("--labeled needs --target, the label column of that file")
-        labeled_args = argparse.Namespace(**{**vars(args), "file": args.labeled})
-        labeled = _predictions(labeled_args)
-    queue = labeling_queue(
-        pool,
-        budget=args.budget,
-        strategy=args.strategy,
-        labeled=labeled,
-        random_state=args.random_state,
-    )
-    _write_queue(queue, frame, args)
-    return EXIT_OK
-
-
-def _write_queue(queue: Any, frame: Any, args: argparse.Namespace) -> None:
-    """The annotator's CSV: the queue, the row's columns, an empty ``label`` to fill in."""
-    out = Path(args.out)
-    sheet = queue.copy()
-    if args.id is not None:
-        rows = frame.set_index(args.id, drop=False).loc[sheet["id"].tolist()]
+            raise ValidationError("--relabel needs --target, the given label column of FILE")
+        issues = find_label_issues(_predictions(args, frame), proba_source="out_of_sample")
+        queue = relabel_queue(issues, budget=args.budget)
+        what = "labels to check again"
     else:
-        rows = frame.iloc[sheet["id"].astype(int).tolist()]
-    context = rows.drop(columns=[c for c in rows.columns if c in sheet.columns])
-    sheet = sheet.join(context.reset_index(drop=True))
-    sheet["label"] = ""
+        pool = LabelingPool.from_frame(
+            frame,
+            proba=_columns_or_glob(args.proba),
+            id=args.id,
+            embeddings=_columns_or_glob(args.embeddings),
+            features=_split(args.features),
+        )
+        labeled = None
+        if args.strategy in ("error_neighbourhood", "hybrid"):
+            if args.labeled is None:
+                raise ValidationError(
+                    f"--strategy {args.strategy} needs --labeled FILE: labeled rows with the "
+                    "model's predictions, in the same columns as the pool, and --target"
+                )
+            if args.target is None:
+                raise ValidationError("--labeled needs --target, the label column of that file")
+            labeled = _predictions(argparse.Namespace(**{**vars(args), "file": args.labeled}))
+        queue = labeling_queue(
+            pool,
+            budget=args.budget,
+            strategy=args.strategy,
+            labeled=labeled,
+            random_state=args.random_state,
+        )
+        what = f"rows to label next ({args.strategy})"
+    sheet = annotation_frame(queue, frame, id=args.id)
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.to_csv(out, index=False)
-    print(f"Wrote {len(sheet)} rows to label next ({args.strategy}) to {out}")
+    print(f"Wrote {len(sheet)} {what} to {out}")
     for row in sheet.head(5).itertuples():
         print(f"  {row.rank:>3}. id {row.id}: {row.reason}")
+    return EXIT_OK
 
 
 def _cmd_error_sample(args: argparse.Namespace) -> int:
@@ -344,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank an unlabeled pool: which examples to label next (CSV for annotators)",
         description="Read the model's probabilities on unlabeled rows and write the BUDGET "
         "rows to label next, with the reason each was picked and an empty 'label' column.",
-        epilog="example: toolkit label-queue pool.csv --proba 'p_*' --id id --budget 100 "
-        "--out queue.csv",
+        epilog="examples: toolkit label-queue pool.csv --proba 'p_*' --id id --budget 100 "
+        "--out queue.csv; toolkit label-queue scored.csv --relabel --target label "
+        "--proba 'p_*' --out relabel.csv",
     )
     queue.add_argument("file", metavar="FILE", help="CSV or Parquet file of unlabeled rows")
     queue.add_argument("--proba", metavar="COLS|GLOB", help="probability columns, e.g. 'p_*'")
@@ -362,7 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument(
         "--labeled", metavar="FILE", help="labeled rows (error_neighbourhood and hybrid)"
     )
-    queue.add_argument("--target", metavar="COL", help="label column of --labeled")
+    queue.add_argument(
+        "--relabel",
+        action="store_true",
+        help="queue FILE's likely label errors for a second look instead (needs --target)",
+    )
+    queue.add_argument("--target", metavar="COL", help="label column (--relabel, --labeled)")
     queue.add_argument("--pred", metavar="COL", help="predicted label column of --labeled")
     queue.add_argument("--out", required=True, metavar="PATH", help="CSV to write")
     queue.add_argument("--random-state", type=int, default=0, metavar="N")
