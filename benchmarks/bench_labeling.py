@@ -149,21 +149,24 @@ def labels_to_reach(frame: pd.DataFrame, fraction: float = 0.99) -> pd.DataFrame
     return pd.DataFrame(out, columns=["data", "strategy", "seed", "labels_needed"])
 
 
-def markdown(frame: pd.DataFrame, command: str, seconds: float, seeds) -> str:
+def markdown(frame: pd.DataFrame, command: str, seconds: float, seeds, load_start) -> str:
+    uname = platform.uname()
     lines = [
         "<!-- bench_labeling:start -->",
-        "## Label issues and labeling queue (benchmarks/bench_labeling.py)",
+        "## Labeling queue: active learning (benchmarks/bench_labeling.py)",
         "",
-        "- date: 2026-11-22",
-        f"- machine: `{' '.join(platform.uname())}`; {os.cpu_count()} cores; BLAS limited to "
-        "1 thread; other jobs shared the machine (load average "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end)",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- machine: `{uname.system} {uname.release} {uname.machine}`; {os.cpu_count()} "
+        "cores shared with other jobs; BLAS limited to 1 thread; load average "
+        f"{', '.join(f'{x:.2f}' for x in load_start)} at the start, "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end",
         f"- software: Python {platform.python_version()}, numpy {np.__version__}, "
         f"pandas {pd.__version__}",
         f"- command: `{command}` ({seconds:.0f} s wall)",
-        f"- seeds: {list(seeds)}; model: LogisticRegression (scikit-learn defaults, "
-        "max_iter=500) refitted every round; representation for neighbours and clusters: "
-        "the model's input features",
+        f"- seeds: {list(seeds)} (each seed: its own train/test split or sample and its own "
+        "start set; all strategies of a seed share them); model: LogisticRegression "
+        "(scikit-learn defaults, max_iter=500) refitted every round; representation for "
+        "neighbours and clusters: the model's input features",
         "- digits: pool = 75% of the 1,797 images (pixels / 16), test = the other 25%; start "
         "with 3 labels per class (30), batches of 20, up to 410 labels",
         "- Adult: pool = 8,000 rows of the official train split, test = 5,000 rows of the "
@@ -176,40 +179,66 @@ def markdown(frame: pd.DataFrame, command: str, seconds: float, seeds) -> str:
         "",
     ]
     need = labels_to_reach(frame)
+    verdict = []
     for data, g in frame.groupby("data", sort=False):
         spent = sorted(g["labels"].unique())
         show = [s for s in spent if s in _checkpoints(spent)]
         full = g.groupby("seed")["full"].first().mean()
         lines.append(
-            f"### {data}: mean test accuracy (5 seeds unless noted) against labels spent; "
-            f"full pool: {full:.4f}"
+            f"### {data}: mean test accuracy over {g['seed'].nunique()} seeds against labels "
+            f"spent; full pool (every pool label): {full:.4f}"
         )
         lines.append("")
         lines.append(
             "| strategy | "
             + " | ".join(str(s) for s in show)
-            + " | labels to 99% of full pool (median; per seed) |"
+            + " | mean over the curve | labels to 99% of full pool: median (per seed) "
+            "| seconds per run |"
         )
-        lines.append("| --- | " + " | ".join("---:" for _ in show) + " | --- |")
+        lines.append("| --- | " + " | ".join("---:" for _ in show) + " | ---: | --- | ---: |")
+        area, median = {}, {}
         for strategy in STRATEGIES:
             s = g[g["strategy"] == strategy]
             mean = s.groupby("labels")["accuracy"].mean()
+            area[strategy] = float(mean.mean())
             n = need[(need["data"] == data) & (need["strategy"] == strategy)]
             per_seed = ", ".join("–" if np.isnan(v) else str(int(v)) for v in n["labels_needed"])
-            med = n["labels_needed"].median()
-            med_s = (
-                f"> {max(spent)}" if n["labels_needed"].isna().sum() * 2 >= len(n) else (f"{med:g}")
-            )
+            # a seed that never gets there counts as "more than the last round"
+            filled = n["labels_needed"].fillna(np.inf)
+            median[strategy] = float(np.median(filled))
+            med_s = f"> {max(spent)}" if np.isinf(median[strategy]) else f"{median[strategy]:g}"
+            secs = s.groupby("seed")["seconds"].first().mean()
             lines.append(
                 f"| {strategy} | "
                 + " | ".join(f"{mean[x]:.4f}" for x in show)
-                + f" | {med_s} ({per_seed}) |"
+                + f" | {area[strategy]:.4f} | {med_s} ({per_seed}) | {secs:.1f} |"
             )
         lines.append("")
+        for a, b in (("margin", "random"), ("hybrid", "margin"), ("error_neighbourhood", "random")):
+            better_area = area[a] > area[b]
+            fewer = median[a] < median[b]
+            word = (
+                "beats"
+                if better_area and (fewer or median[a] == median[b])
+                else ("does not beat" if not better_area and not fewer else "is mixed against")
+            )
+            verdict.append(
+                f"- {data}: `{a}` {word} `{b}` (mean accuracy over the curve "
+                f"{area[a]:.4f} vs {area[b]:.4f}; median labels to 99% "
+                f"{_fmt(median[a], spent)} vs {_fmt(median[b], spent)})"
+            )
+    lines.append("### Verdict (computed from the tables above)")
+    lines.append("")
+    lines.extend(verdict)
+    lines.append("")
     lines.append("![accuracy against labels spent](labeling_curves.png)")
     lines.append("")
     lines.append("<!-- bench_labeling:end -->")
     return "\n".join(lines)
+
+
+def _fmt(value: float, spent) -> str:
+    return f"> {max(spent)}" if np.isinf(value) else f"{value:g}"
 
 
 def _checkpoints(spent):
@@ -263,15 +292,17 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     seeds = range(int(os.environ.get("BENCH_SEEDS", 2))) if quick else range(5)
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
     with threadpool_limits(1):
         frames = [run("digits", digits_data, seeds, start=30, batch=20, stop=410)]
         if not quick:
             frames.append(run("Adult", adult_data, seeds, start=50, batch=50, stop=1000))
     frame = pd.concat(frames, ignore_index=True)
-    frame.to_csv(HERE / "labeling_curves.csv", index=False)
     plot(frame, HERE / "labeling_curves.png")
-    command = ".venv/bin/python benchmarks/bench_labeling.py" + (" --quick" if quick else "")
-    text = markdown(frame, command, time.perf_counter() - t0, seeds)
+    command = "flock /tmp/toolkit-bench.lock .venv/bin/python benchmarks/bench_labeling.py" + (
+        " --quick" if quick else ""
+    )
+    text = markdown(frame, command, time.perf_counter() - t0, seeds, load_start)
     print(text)
     if not quick:
         write_section(text)
