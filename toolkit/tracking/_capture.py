@@ -82,10 +82,33 @@ def package_versions() -> str:
     """``name==version`` of every installed distribution, sorted, one a line."""
     seen = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_and_version(dist)
         if name and name.lower() not in seen:
-            seen[name.lower()] = f"{name}=={dist.version}"
+            seen[name.lower()] = f"{name}=={version}"
     return "\n".join(seen[k] for k in sorted(seen)) + "\n"
+
+
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """Name and Version from the metadata headers.
+
+    ``dist.metadata`` parses the whole file as an e-mail message, and ``dist.version``
+    parses it again: with ~100 packages that is a quarter of a second, paid by the first
+    run of every process. Both fields are single header lines, so reading the headers up
+    to the first blank line gives the same answer in a tenth of the time.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if name is None and line.startswith("Name:"):
+            name = line[5:].strip()
+        elif version is None and line.startswith("Version:"):
+            version = line[8:].strip()
+        if name and version:
+            return name, version
+    meta = dist.metadata  # unusual layout: let importlib parse it (once)
+    return meta["Name"], meta["Version"]
 
 
 def _memory_bytes() -> int | None:
