@@ -213,8 +213,9 @@ def test_diagnose_writes_the_report_and_logs_it_to_an_mlflow_run(scored_csv, tmp
     argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--id", "id"]
     argv += ["--html", str(html), "--run-id", run.run_id, "--tracking-uri", uri]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert f"Logged 4 artifacts to run {run.run_id}" in printed
+    captured = capsys.readouterr()
+    assert captured.err == ""  # not a terminal: no progress lines, no MLflow chatter
+    assert f"Logged 4 artifacts to run {run.run_id}" in captured.out
     text = html.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and '<section id="label-issues"' in text
     client = MlflowClient(uri)

@@ -214,3 +214,15 @@ def test_in_sample_warning_reaches_the_caller_and_the_diagnosis():
         d = tk.diagnose(p, sections=["label_issues"], proba_source="in_sample")
     assert d.label_issues is not None
     assert any(w.startswith("label_issues: ") for w in d.extras["warnings"])
+
+
+def test_progress_is_told_each_section_that_runs_in_order():
+    from toolkit.analysis.diagnose import STEP_MESSAGES
+
+    rng = np.random.default_rng(3)
+    p = tk.Predictions(
+        rng.integers(0, 2, 200), rng.integers(0, 2, 200), features={"g": ["a"] * 200}
+    )
+    told = []
+    tk.diagnose(p, sections=["metrics", "slices", "chain"], progress=told.append)
+    assert told == [STEP_MESSAGES["metrics"], STEP_MESSAGES["slices"]]  # chain: skipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +129,12 @@ class _Progress:
 
     def __init__(self) -> None:
         self.live = sys.stderr.isatty()
+        self.started = time.perf_counter()
 
     def __call__(self, message: str) -> None:
         if self.live:
-            print(f"… {message}", file=sys.stderr, flush=True)
+            elapsed = time.perf_counter() - self.started
+            print(f"[{elapsed:6.1f} s] {message} …", file=sys.stderr, flush=True)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -151,7 +154,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         unknown = [s for s in sections if s not in SECTIONS]
         if unknown:
             raise ValidationError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}")
-    progress(f"{p.n:,} rows read; running the analyses (clusters fit UMAP and HDBSCAN)")
+    progress(f"{p.n:,} rows read")
     diagnosis = diagnose(
         p,
         slices=_split(args.slices),
@@ -159,6 +162,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         run_id=args.run_id,
         meta={"source": str(args.file)},
+        progress=progress,
     )
     print(f"{p.n:,} rows, task {p.task}, error rate {p.errors.mean():.2%}")
     m = diagnosis.metrics

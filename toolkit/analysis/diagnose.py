@@ -24,6 +24,16 @@ logger = logging.getLogger(__name__)
 
 #: Rows of the label-issue table whose features the report shows (the JSON has every row).
 LABEL_ISSUE_FEATURE_ROWS = 200
+#: What ``progress`` is told as each section starts.
+STEP_MESSAGES = {
+    "metrics": "metrics and baselines",
+    "slices": "sliced metrics",
+    "error_patterns": "error patterns (lattice search)",
+    "clusters": "error clusters (UMAP map, HDBSCAN; the first call compiles numba)",
+    "label_issues": "label issues (cleanlab)",
+    "labeling_queue": "labeling queue",
+    "chain": "chain analysis (oracles, bootstrap)",
+}
 #: Fewer rows than this are not clustered (UMAP and HDBSCAN need some density).
 MIN_CLUSTER_ROWS = 50
 
@@ -141,6 +151,7 @@ def diagnose(
     run_id: str | None = None,
     created: str | None = None,
     meta: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Diagnosis:
     """Run every analysis that ``p`` (and ``chain``, ``pool``) allow.
 
@@ -174,6 +185,9 @@ def diagnose(
         ISO timestamp for ``meta.created`` (default: now, UTC).
     meta : dict, default=None
         Extra entries for ``meta`` (e.g. the data set and model), shown in the report.
+    progress : callable, default=None
+        Called with a short message as each section starts (the CLI shows them on a
+        terminal); nothing is printed otherwise.
 
     Returns
     -------
@@ -202,6 +216,8 @@ def diagnose(
         if reason is not None:
             skipped[name] = reason
             return
+        if progress is not None:
+            progress(STEP_MESSAGES.get(name, name))
         started = time.perf_counter()
         try:
             with warnings.catch_warnings(record=True) as seen:
