@@ -209,6 +209,7 @@ def test_diagnose_writes_the_report_and_logs_it_to_an_mlflow_run(scored_csv, tmp
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with tk.track("cli-diagnose", params={"model": "logistic"}, tracking_uri=uri) as run:
         run.log_metric("train_accuracy", 0.9)
+    capsys.readouterr()
     html = tmp_path / "r.html"
     argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--id", "id"]
     argv += ["--html", str(html), "--run-id", run.run_id, "--tracking-uri", uri]
@@ -327,3 +328,20 @@ def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsy
     capsys.readouterr()
     assert main([*argv[:3], "--proba", "p_*", "--out", str(out)]) == 1
     assert "--relabel needs --target" in _one_error_line(capsys)
+
+
+def test_a_fresh_store_prints_no_mlflow_chatter(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "toolkit", "runs", "--tracking-uri", uri],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "new.db").exists()

@@ -1,9 +1,10 @@
 """`diagnose` runs every analysis the inputs allow, wires them together, and says why not.
 
 The fixture is real: scikit-learn's digits, out-of-fold probabilities of Gaussian naive
-Bayes (15% error, so there are patterns to find), the pixels as embeddings, two simple features, an unlabeled pool and a
-two-stage chain (a router that picks the half of the digits, then the classifier
-restricted to that half). Every cross-link is recomputed here with plain masks.
+Bayes (15% error, so there are patterns to find), the pixels as embeddings, four simple
+features (one is the predicted class), an unlabeled pool and a two-stage chain (a router
+that picks the half of the digits, then the classifier restricted to that half). Every
+cross-link is recomputed here with plain masks.
 """
 
 from __future__ import annotations

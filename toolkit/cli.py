@@ -418,9 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_libraries() -> None:
-    """MLflow and its migrations log INFO lines to stderr; a command prints its own."""
-    import logging
+    """MLflow and its migrations log INFO lines to stderr; a command prints its own.
 
+    MLflow sets its logger's level when imported, from ``MLFLOW_LOGGING_LEVEL``; a level
+    the user chose is kept.
+    """
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
