@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import toolkit as tk
+from toolkit.analysis._stats import worse_than_rest_p_values
 from toolkit.analysis.binning import condition_mask
 from toolkit.analysis.clusters import (
     CLUSTER_COLUMNS,
@@ -105,6 +108,11 @@ def _check_counts(result: ErrorClusters, p: tk.Predictions) -> None:
         assert member[ids[row.error_examples].to_numpy()].all()
     # ordered by errors, so by gain_pp
     assert (np.diff(table["gain_pp"].to_numpy()) <= 1e-12).all()
+    # each cluster is tested against all other rows (noise included), then BH-corrected
+    n_c = np.array([(labels == c).sum() for c in table["cluster"]])
+    e_c = np.array([errors[labels == c].sum() for c in table["cluster"]])
+    expected_p = worse_than_rest_p_values(e_c, n_c, int(errors.sum()), p.n)
+    np.testing.assert_allclose(table["p_value"], expected_p)
     np.testing.assert_allclose(table["q_value"], _bh_by_hand(table["p_value"].to_numpy()))
 
 
@@ -328,6 +336,12 @@ def test_precomputed_embeddings_of_any_width(width):
     assert result.table["fidelity"].isna().all()
     assert result.table["rule"].isna().all()
     _check_counts(result, p)
+    if width <= 8:  # clustered in the given space: examples are the members nearest its mean
+        for row in result.table.itertuples(index=False):
+            rows = np.flatnonzero(result.labels == row.cluster)
+            dist = np.linalg.norm(emb[rows] - emb[rows].mean(axis=0), axis=1)
+            nearest = rows[np.argsort(dist, kind="stable")][:5]
+            assert row.examples == nearest.tolist()
 
 
 def test_given_embeddings_override_p_embeddings_as_a_dataframe():
@@ -552,6 +566,18 @@ def test_cluster_pattern_overlap_rejects_bad_inputs():
         cluster_pattern_overlap(clusters, patterns, p, min_jaccard=2)
     empty = cluster_pattern_overlap(clusters, patterns.iloc[:0], p)
     assert len(empty) == 0 and "jaccard" in empty.columns
+
+
+# ---------------------------------------------------------------------- imports
+def test_importing_the_module_loads_neither_umap_nor_hdbscan():
+    code = (
+        "import sys, toolkit as tk\n"
+        "tk.cluster_errors, tk.ErrorClusters\n"
+        "import toolkit.analysis.clusters\n"
+        "print(sorted({'umap', 'hdbscan', 'numba'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # ---------------------------------------------------------------------- validation
