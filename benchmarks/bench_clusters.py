@@ -266,6 +266,9 @@ def main() -> None:
             "compilation (numba's on-disk cache as earlier runs left it); the second call is "
             "the steady state; the last row empties numba's cache first (first run after "
             "installing); peak RSS is the worker's, input data included",
+            "- umap-learn runs 500 epochs up to 10,000 rows and 200 above, so 10k (every row "
+            "fitted) can take longer than 50k or 100k (a 20,000-row fit sample, the rest "
+            "placed from their nearest fitted rows)",
             "",
             body,
             "",
