@@ -12,13 +12,15 @@ Pipeline (every random step takes ``random_state``):
 1. Representation: the given ``embeddings``, else ``p.embeddings``, else the feature
    columns encoded (one-hot categoricals, standardised numerics, missing indicators).
 2. Above ``max_points`` rows, a fit sample that keeps every error (up to half of
-   ``max_points``) and fills the rest with correct rows, stratified by class.
+   ``max_points``, more when correct rows are too few to fill the other half) and fills
+   the rest with correct rows, stratified by class.
 3. One exact k-nearest-neighbour graph of the fit sample, shared by two UMAP fits: a
    moderate-dimension one (``cluster_dims``) that HDBSCAN clusters, and the 2-D map.
    Clustering on 2-D alone loses structure; on 64+ raw dimensions HDBSCAN is slow.
 4. Rows outside the fit sample are placed from their k nearest fitted rows (the
-   membership-weighted mean UMAP's own ``transform`` starts from) and get a cluster from
-   ``hdbscan.approximate_predict``. The table counts all rows.
+   membership-weighted mean UMAP's own ``transform`` starts from; its search index and
+   extra optimisation epochs are skipped to keep 100k rows within a minute) and get a
+   cluster from ``hdbscan.approximate_predict``. The table counts all rows.
 5. Per cluster: counts, error rate with a Wilson interval, lift, gain, a one-sided test
    against the rest with Benjamini-Hochberg correction, the ids nearest the centre, a
    depth-limited decision-tree rule, and the bootstrap stability of the cluster.
@@ -139,6 +141,9 @@ class ErrorClusters:
         Rows (and errors) in no cluster; ``table.n.sum() + n_noise == len(points)``.
     params : dict
         How the result was made: representation, sizes, parameters, notes.
+
+    ``labels`` (and ``mask(c)``) give the rows of each cluster in input order, so other
+    analyses can aggregate over clusters with plain boolean masks.
     """
 
     table: pd.DataFrame
