@@ -158,7 +158,7 @@ def _table(records: list[dict], load: tuple[float, float, float]) -> str:
         "",
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {_machine()}; load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} "
-        "when the run started (other work was running on the machine)",
+        "when the run started",
         "- command: `make bench` or `.venv/bin/python benchmarks/bench_report.py`",
         "- input: Adult rows drawn with replacement to the size, numeric columns jittered, "
         "scored by HistGradientBoosting trained on the train split; every section runs "
