@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import machine_line, update_results  # benchmarks/_common.py
+
 SIZES = [10_000, 50_000, 100_000]
 DIMS = 64
 SEED = 0
@@ -142,23 +144,6 @@ def run_worker(n: int, env: dict[str, str] | None = None) -> dict[str, Any]:
     return record
 
 
-def machine() -> str:
-    uname = " ".join(platform.uname()[:3])
-    cpus = os.cpu_count()
-    try:
-        mem_kib = int(
-            next(
-                line
-                for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")
-            ).split()[1]
-        )
-        mem = f", {mem_kib / 2**20:.1f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        mem = ""
-    return f"`{uname}`; {cpus} cores{mem}"
-
-
 def versions() -> str:
     from importlib.metadata import version
 
@@ -213,17 +198,6 @@ def phase_lines(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -255,7 +229,7 @@ def main() -> None:
             "## Error clusters (benchmarks/bench_clusters.py)",
             "",
             f"- date: {datetime.date.today().isoformat()}",
-            f"- machine: {machine()}; shared with other jobs (load average in the table)",
+            f"- machine: {machine_line()}; shared with other jobs (load average in the table)",
             f"- software: Python {platform.python_version()}, {versions()}",
             "- command: `make bench` or `.venv/bin/python benchmarks/bench_clusters.py`",
             f"- input: {DIMS}-d embeddings from 40 Gaussian blobs, 10 classes, ~8% random "
@@ -283,7 +257,7 @@ def main() -> None:
             END_MARK,
         ]
     )
-    write_results(section)
+    update_results("bench_clusters", section)
 
 
 if __name__ == "__main__":

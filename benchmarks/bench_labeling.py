@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import update_results  # benchmarks/_common.py
 from threadpoolctl import threadpool_limits
 
 from toolkit import Predictions
@@ -297,18 +298,6 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_section(text: str) -> None:
-    path = HERE / "RESULTS.md"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
-    if start in current and end in current:
-        head, rest = current.split(start, 1)
-        current = head + text + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     seeds = range(int(os.environ.get("BENCH_SEEDS", 2))) if quick else range(5)
@@ -326,7 +315,7 @@ def main(argv: list[str]) -> None:
     text = markdown(frame, command, time.perf_counter() - t0, seeds, load_start)
     print(text)
     if not quick:
-        write_section(text)
+        update_results(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import datetime
 import importlib
 import json
 import math
-import os
 import platform
 import resource
 import subprocess
@@ -52,6 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import machine, update_results  # benchmarks/_common.py
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench_patterns:start -->"
@@ -538,29 +539,6 @@ def measure(mode: str, key: str, rows: int, cache: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, str]:
-    cpu = ram = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-    except OSError:
-        pass
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return {
-        "uname": uname or " ".join(platform.uname()),
-        "cpu": cpu,
-        "cores": str(len(os.sched_getaffinity(0))),
-        "ram": ram,
-        "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
 def _mib(kib: float) -> str:
     return f"{kib / 1024:,.0f}"
 
@@ -691,17 +669,6 @@ def verdicts(perf: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             f"absolute peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB"
         )
     return out
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START_MARK}\n{section.rstrip()}\n{END_MARK}"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + block + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -836,7 +803,7 @@ def main(argv: list[str] | None = None) -> None:
             *verdict_lines,
         ]
     )
-    update_results(section)
+    update_results("bench_patterns", section)
     print(f"\nupdated {RESULTS}")
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -30,6 +29,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import machine_line, update_results  # benchmarks/_common.py
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench_report:start -->"
@@ -136,19 +137,6 @@ def _open_time(path: Path) -> float | None:
     return best / 1000
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"`{' '.join(platform.uname())}`; {cpu}, {os.cpu_count()} cores, {mem:.1f} GiB RAM"
-
-
 def _table(records: list[dict], load: tuple[float, float, float]) -> str:
     section_names = ["metrics", "slices", "error_patterns", "clusters", "label_issues"]
     section_names.append("labeling_queue")
@@ -157,7 +145,7 @@ def _table(records: list[dict], load: tuple[float, float, float]) -> str:
         "## `diagnose` and the HTML report (benchmarks/bench_report.py)",
         "",
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {_machine()}; load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} "
+        f"- machine: {machine_line()}; load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} "
         "when the run started",
         "- command: `make bench` or `.venv/bin/python benchmarks/bench_report.py`",
         "- input: Adult rows drawn with replacement to the size, numeric columns jittered, "
@@ -204,17 +192,6 @@ def _table(records: list[dict], load: tuple[float, float, float]) -> str:
     return "\n".join(lines)
 
 
-def _update_results(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=None)
@@ -247,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     section = _table(records, load)
     print(section)
     if args.sizes is None:
-        _update_results(section)
+        update_results("bench_report", section)
         print(f"\nupdated {RESULTS}")
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import resource
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from _common import machine, update_results  # benchmarks/_common.py
 
 DEFAULT_ROWS = 1_000_000
 REPEATS = 3
@@ -278,30 +279,6 @@ def measure(mode: str, rows: int, trace: bool) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    ram = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-    except OSError:
-        pass
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return {
-        "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "uname": uname or " ".join(platform.uname()),
-        "cpu": cpu,
-        "cores": str(len(os.sched_getaffinity(0))),
-        "ram": ram,
-    }
-
-
 def _mib(kib: float) -> str:
     return f"{kib / 1024:,.0f}"
 
@@ -338,18 +315,6 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
                 f"({'met' if ok_m else 'MISSED'})"
             )
     return "\n".join(lines), verdicts
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START_MARK}\n{section.rstrip()}\n{END_MARK}"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -425,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(section)
     if full:
-        update_results(section)
+        update_results("bench_slices", section)
         print(f"\nupdated {RESULTS}")
     else:
         print(f"\n(--rows {args.rows:,} is a smoke run: {RESULTS.name} left unchanged)")

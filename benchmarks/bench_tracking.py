@@ -51,6 +51,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import machine, update_results  # benchmarks/_common.py
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench_tracking:start -->"
@@ -362,29 +364,6 @@ def run_worker(args: list[str]) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, str]:
-    cpu = ram = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-    except OSError:
-        pass
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return {
-        "uname": uname or " ".join(platform.uname()),
-        "cpu": cpu,
-        "cores": str(len(os.sched_getaffinity(0))),
-        "ram": ram,
-        "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
 def _s(values: list[float]) -> str:
     return f"{statistics.median(values):.3f} / {min(values):.3f}"
 
@@ -476,17 +455,6 @@ def profile_table(profiles: dict[str, dict[str, Any]]) -> str:
         + " |"
     )
     return "\n".join(lines)
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START_MARK}\n{section.rstrip()}\n{END_MARK}"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + block + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -601,7 +569,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(section)
     if not args.quick:
-        update_results(section)
+        update_results("bench_tracking", section)
         print(f"\nupdated {RESULTS}")
     else:
         print(f"\n(--quick: {RESULTS.name} left unchanged)")
