@@ -557,6 +557,30 @@ def test_log_model_with_explicit_requirements_and_params(uri, tmp_path):
     local = client_for(uri).download_artifacts(run.run_id, "model", str(tmp_path / "m"))
     loaded = mlflow.sklearn.load_model(local)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert client_for(uri).get_run(run.run_id).data.tags["toolkit.model.model.format"] == "skops"
+
+
+def test_log_model_falls_back_to_cloudpickle_and_says_so(uri, tmp_path):
+    import mlflow.sklearn
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    y = rng.integers(0, 2, 60)
+    # skops refuses make_column_selector (an untrusted type): the model must still be saved
+    encode = make_column_transformer(
+        (StandardScaler(), make_column_selector(dtype_include="number"))
+    )
+    model = make_pipeline(encode, LogisticRegression()).fit(X, y)
+    with track("model") as run:
+        run.log_model(model)
+    tags = client_for(uri).get_run(run.run_id).data.tags
+    assert tags["toolkit.model.model.format"] == "cloudpickle"
+    local = client_for(uri).download_artifacts(run.run_id, "model", str(tmp_path / "m"))
+    np.testing.assert_array_equal(mlflow.sklearn.load_model(local).predict(X), model.predict(X))
 
 
 # ---------------------------------------------------------------------------- runs, compare, CLI

@@ -524,7 +524,9 @@ def _encode_features(frame: pd.DataFrame, *, for_tree: bool) -> tuple[np.ndarray
             counts = series[~missing].value_counts(sort=True)
             keep = list(counts.index[:MAX_CATEGORIES])
             if keep:
-                codes = pd.Categorical(series, categories=keep).codes
+                # values beyond the kept ones get code -1 (pandas 4 will not allow them
+                # in a Categorical, so look them up in the index instead)
+                codes = pd.Index(keep).get_indexer(series)
                 onehot = np.zeros((len(series), len(keep)))
                 rows = np.flatnonzero(codes >= 0)
                 onehot[rows, codes[rows]] = 1.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,7 @@ class Diagnosis:
         ``clusters.pattern_overlap``.
     extras : dict
         Not serialised: ``runtime_s`` per section, ``label_issue_features`` (features of
-        the worst label issues, for the report), ``warnings``.
+        the worst label issues, for the report).
     """
 
     meta: dict[str, Any]
@@ -206,7 +205,6 @@ def diagnose(
     skipped: dict[str, str] = {}
     runtime: dict[str, float] = {}
     results: dict[str, Any] = {}
-    caught: list[str] = []
 
     def run(name: str, reason: str | None, fn: Callable[[], Any], *, optional=()) -> None:
         """Run one section; ``optional`` errors mean "cannot run here", recorded as skipped."""
@@ -220,18 +218,11 @@ def diagnose(
             progress(STEP_MESSAGES.get(name, name))
         started = time.perf_counter()
         try:
-            with warnings.catch_warnings(record=True) as seen:
-                warnings.simplefilter("always")
-                results[name] = fn()
+            results[name] = fn()
         except optional as exc:
             skipped[name] = str(exc)
-            return
         finally:
             runtime[name] = round(time.perf_counter() - started, 3)
-        for w in seen:
-            caught.append(f"{name}: {w.message}")
-            # kept for the report, and passed on to the caller
-            warnings.warn(str(w.message), w.category, stacklevel=3)
 
     no_features = "no feature columns were given" if not p.feature_names else None
     run("metrics", None, lambda: compute_metrics(p, random_state=random_state))
@@ -264,7 +255,7 @@ def diagnose(
     clusters = results.get("clusters")
     patterns = results.get("error_patterns")
     issues = results.get("label_issues")
-    extras: dict[str, Any] = {"runtime_s": runtime, "warnings": caught}
+    extras: dict[str, Any] = {"runtime_s": runtime}
     if clusters is not None and patterns is not None and len(patterns) and len(clusters.table):
         from toolkit.analysis.clusters import cluster_pattern_overlap
 

@@ -404,21 +404,32 @@ class Run:
         requirements = pip_requirements or _default_requirements()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
+            fmt = "skops"
             try:
                 mlflow.sklearn.save_model(
                     model, str(path), pip_requirements=requirements, serialization_format="skops"
                 )
             except Exception as exc:  # skops cannot serialise every object: fall back
-                logger.warning("skops could not save %s (%s); using cloudpickle", name, exc)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                logger.info("skops could not save %s (%s); using cloudpickle", name, first)
                 shutil.rmtree(path, ignore_errors=True)
-                mlflow.sklearn.save_model(
-                    model,
-                    str(path),
-                    pip_requirements=[*requirements, _pin("cloudpickle")],
-                    serialization_format="cloudpickle",
-                )
+                fmt = "cloudpickle"
+                # MLflow warns about pickles on every save; the format is kept as a tag
+                sklearn_logger = logging.getLogger("mlflow.sklearn")
+                level = sklearn_logger.level
+                sklearn_logger.setLevel(logging.ERROR)
+                try:
+                    mlflow.sklearn.save_model(
+                        model,
+                        str(path),
+                        pip_requirements=[*requirements, _pin("cloudpickle")],
+                        serialization_format="cloudpickle",
+                    )
+                finally:
+                    sklearn_logger.setLevel(level)
             self._upload(lambda c, rid: c.log_artifacts(rid, str(path), name))
         self.set_tag(f"toolkit.model.{name}", type(model).__name__)
+        self.set_tag(f"toolkit.model.{name}.format", fmt)
         return f"runs:/{self.run_id}/{name}"
 
     def log_dataset(
