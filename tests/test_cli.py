@@ -314,17 +314,23 @@ def test_label_queue_hybrid_with_labeled_rows(scored_csv, pool_csv, tmp_path, ca
 def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsys):
     from toolkit.analysis.labels import find_label_issues
 
-    path, p = scored_csv
+    scored, p = scored_csv
+    # the target is called "label", as in DESIGN's examples: the sheet's blank column
+    # must not collide with it
+    path = tmp_path / "scored.csv"
+    pd.read_csv(scored).rename(columns={"y_true": "label"}).to_csv(path, index=False)
     out = tmp_path / "relabel.csv"
-    argv = ["label-queue", str(path), "--relabel", "--target", "y_true", "--proba", "p_*"]
+    argv = ["label-queue", str(path), "--relabel", "--target", "label", "--proba", "p_*"]
     assert main([*argv, "--id", "id", "--out", str(out)]) == 0
     sheet = pd.read_csv(out, keep_default_na=False)
+    assert (sheet["corrected_label"] == "").all()
+    given = pd.read_csv(path).set_index("id")["label"]
+    assert sheet["label"].tolist() == given.loc[sheet["id"]].tolist()  # the row, as given
     issues = find_label_issues(p)
     flagged = issues[issues["is_issue"]]
     assert 0 < len(sheet) == len(flagged)
     assert sheet["id"].tolist() == flagged["id"].tolist()  # worst label quality first
     assert sheet["reason"].str.contains("the model believes").all()
-    assert (sheet["label"] == "").all()
     capsys.readouterr()
     assert main([*argv[:3], "--proba", "p_*", "--out", str(out)]) == 1
     assert "--relabel needs --target" in _one_error_line(capsys)
@@ -345,3 +351,24 @@ def test_a_fresh_store_prints_no_mlflow_chatter(tmp_path):
     )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "new.db").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "x", str(2**32)])
+def test_bad_random_state_is_a_usage_error(scored_csv, value, capsys):
+    path, _ = scored_csv
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*"]
+    assert main([*argv, "--random-state", value]) == 2
+    assert "--random-state" in capsys.readouterr().err
+
+
+def test_a_wrong_run_id_fails_before_the_analyses(scored_csv, tmp_path, capsys):
+    path, _ = scored_csv
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tk.track("cli-diagnose", tracking_uri=uri):
+        pass
+    html = tmp_path / "never.html"
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--html", str(html)]
+    capsys.readouterr()
+    assert main([*argv, "--run-id", "feedbeef", "--tracking-uri", uri]) == 1
+    assert "run 'feedbeef' not found" in _one_error_line(capsys)
+    assert not html.exists()  # nothing was run or written

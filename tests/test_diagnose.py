@@ -81,7 +81,8 @@ def test_every_section_runs_when_the_inputs_allow_it(full):
     for name in SECTIONS:
         assert getattr(full, name) is not None, name
     d = full.to_dict()
-    assert set(d) == {"meta", *SECTIONS, "baselines"}
+    # the JSON keys come in the documented order
+    assert list(d) == ["meta", "metrics", "baselines", *SECTIONS[1:]]
     assert d["meta"]["n"] == 1797 and d["meta"]["created"] == CREATED
     json.loads(full.to_json())  # strict JSON: no NaN, no inf
 
@@ -162,7 +163,8 @@ def test_same_inputs_same_json(full, digits):
 @pytest.mark.slow
 def test_report_shows_every_analysis(full):
     html = full.to_html()
-    top = full.clusters.table.iloc[0]
+    table = full.clusters.table
+    top = table[table["significant"]].iloc[0]
     assert "Clusters and error patterns seen together" in html
     assert "Ceiling table" in html and "Shapley" in html
     assert f"{int(full.label_issues['is_issue'].sum()):,} rows flagged" in html
@@ -226,3 +228,41 @@ def test_progress_is_told_each_section_that_runs_in_order():
     told = []
     tk.diagnose(p, sections=["metrics", "slices", "chain"], progress=told.append)
     assert told == [STEP_MESSAGES["metrics"], STEP_MESSAGES["slices"]]  # chain: skipped
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"random_state": -1},
+            ValidationError,
+            r"random_state must be an integer in \[0, 2\*\*32 - 1\], got -1",
+        ),
+        ({"random_state": 1.5}, ValidationError, "got 1.5"),
+        ({"random_state": None}, ValidationError, "got None"),
+        (
+            {"sections": "metrics"},
+            TypeError,
+            r"sections must be a list .* e.g. sections=\['metrics'\]",
+        ),
+        ({"proba_source": "bogus"}, ValidationError, "proba_source must be None, 'out_of_sample'"),
+        ({"meta": {"skipped": "x", "n": 3}}, ValidationError, r"meta key\(s\) \['n', 'skipped'\]"),
+        ({"meta": ["a"]}, TypeError, "meta must be a dict, got list"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(kwargs, error, match):
+    p = tk.Predictions([0, 1] * 30, [0, 0] * 30)
+    with pytest.raises(error, match=match):
+        tk.diagnose(p, **kwargs)
+
+
+def test_notebook_view_is_the_report_in_a_sandboxed_frame():
+    p = tk.Predictions(["<b>x</b>", "y"] * 30, ["y", "y"] * 30)
+    d = tk.diagnose(p, sections=["metrics"])
+    view = d._repr_html_()
+    assert view.startswith('<iframe sandbox="allow-scripts"') and "<b>x</b>" not in view
+    # the page inside is the report, escaped once for the attribute
+    import html as html_lib
+
+    srcdoc = view.split('srcdoc="', 1)[1].rsplit('"></iframe>', 1)[0]
+    assert html_lib.unescape(srcdoc) == d.to_html()

@@ -83,6 +83,8 @@ def test_summary_has_numbers_from_the_results():
     html = d.to_html()
     top = d.error_patterns.iloc[0]
     assert f"{top['gain_pp']:.1f} points of error" in html
+    held_out = "(confirmed on held-out rows)" if top["confirmed"] else "(not confirmed"
+    assert held_out in html  # confirmed is a numpy/pandas bool, not True
     assert f"{p.errors.mean():.1%} of {p.n:,} rows" in html
 
 
@@ -113,7 +115,7 @@ def test_regression_report_renders_without_class_sections():
 
 def test_notebook_repr_is_the_report():
     d = tk.diagnose(_evil_predictions(), sections=["metrics"])
-    assert d._repr_html_().startswith("<!DOCTYPE html>")
+    assert d._repr_html_().startswith("<iframe")  # the report, framed for a notebook
     assert d.error_patterns is None and d.skipped["error_patterns"] == "not requested"
 
 
@@ -123,3 +125,15 @@ def test_sortable_tables_carry_numeric_sort_keys(section):
     table = html[html.index(f'<section id="{section}"') :]
     table = table[: table.index("</section>")]
     assert 'data-sort="' in table and "sortable" in table
+
+
+def test_error_map_draws_class_names_with_dollar_signs_as_text():
+    from toolkit.report.figures import error_map_axes, to_png_data_uri
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(60, 2))
+    classes = np.array(["$\\frac$", "$10k-$20k"] * 30)
+    ax = error_map_axes(coords, classes, rng.random(60) < 0.3, np.repeat([0, 1, -1], 20))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(legend) == sorted(["\\$\\frac\\$", "\\$10k-\\$20k"])  # escaped: no math text
+    assert to_png_data_uri(ax).startswith("data:image/png;base64,")

@@ -22,6 +22,17 @@ class InputFileError(ValidationError):
     """An input file is missing, empty or cannot be parsed."""
 
 
+def _seed(text: str) -> int:
+    """argparse type of --random-state: an integer in [0, 2**32 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32 - 1], got {value}")
+    return value
+
+
 def _split(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -155,6 +166,10 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         if unknown:
             raise ValidationError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}")
     progress(f"{p.n:,} rows read")
+    if args.run_id:  # a wrong run id fails now, not after minutes of analyses
+        from toolkit.tracking.attach import check_run
+
+        check_run(args.run_id, tracking_uri=args.tracking_uri)
     diagnosis = diagnose(
         p,
         slices=_split(args.slices),
@@ -212,7 +227,7 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
 
         if args.target is None:
             raise ValidationError("--relabel needs --target, the given label column of FILE")
-        issues = find_label_issues(_predictions(args, frame), proba_source="out_of_sample")
+        issues = find_label_issues(_predictions(args, frame))
         queue = relabel_queue(issues, budget=args.budget)
         what = "labels to check again"
     else:
@@ -241,7 +256,8 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
             random_state=args.random_state,
         )
         what = f"rows to label next ({args.strategy})"
-    sheet = annotation_frame(queue, frame, id=args.id)
+    label_column = args.label_column or ("corrected_label" if args.relabel else "label")
+    sheet = annotation_frame(queue, frame, id=args.id, label_column=label_column)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.to_csv(out, index=False)
@@ -316,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: toolkit demo --out reports",
     )
     demo.add_argument("--out", default="reports", metavar="DIR", help="output folder")
-    demo.add_argument("--random-state", type=int, default=0, metavar="N")
+    demo.add_argument("--random-state", type=_seed, default=0, metavar="N")
     demo.add_argument(
         "--tracking-uri",
         metavar="URI",
@@ -342,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-id", metavar="ID", help="log the report, JSON and predictions to this MLflow run"
     )
     diag.add_argument("--tracking-uri", metavar="URI", help="MLflow store of --run-id")
-    diag.add_argument("--random-state", type=int, default=0, metavar="N")
+    diag.add_argument("--random-state", type=_seed, default=0, metavar="N")
     diag.set_defaults(func=_cmd_diagnose)
 
     queue = sub.add_parser(
@@ -375,9 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue FILE's likely label errors for a second look instead (needs --target)",
     )
     queue.add_argument("--target", metavar="COL", help="label column (--relabel, --labeled)")
+    queue.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the empty column the annotator fills in (default label; corrected_label "
+        "with --relabel)",
+    )
     queue.add_argument("--pred", metavar="COL", help="predicted label column of --labeled")
     queue.add_argument("--out", required=True, metavar="PATH", help="CSV to write")
-    queue.add_argument("--random-state", type=int, default=0, metavar="N")
+    queue.add_argument("--random-state", type=_seed, default=0, metavar="N")
     queue.set_defaults(func=_cmd_label_queue)
 
     sample = sub.add_parser(
@@ -391,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(sample)
     sample.add_argument("--n", type=int, default=300, help="errors to sample (default 300)")
     sample.add_argument("--out", required=True, metavar="PATH", help="CSV to write")
-    sample.add_argument("--random-state", type=int, default=0, metavar="N")
+    sample.add_argument("--random-state", type=_seed, default=0, metavar="N")
     sample.set_defaults(func=_cmd_error_sample)
 
     rank = sub.add_parser(

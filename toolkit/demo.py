@@ -230,7 +230,7 @@ def run_demo(
     json_path = out / "demo.json"
     html_path = out / "demo.html"
     diagnosis.to_json(json_path)
-    diagnosis.to_html(html_path, title="toolkit demo: gradient boosting on UCI Adult")
+    diagnosis.to_html(html_path, title=f"toolkit demo: {best.replace('_', ' ')} on UCI Adult")
     log_to_run(chosen["run_id"], diagnosis=diagnosis, tracking_uri=uri)
     echo("\nSummary:")
     from toolkit.report.render import summary_sentences

@@ -15,7 +15,12 @@ import pandas as pd
 
 from toolkit.analysis.metrics import Metrics, compute_metrics, frame_records, json_safe
 from toolkit.data import Predictions
-from toolkit.exceptions import NotApplicableError, ToolkitTypeError, ValidationError
+from toolkit.exceptions import (
+    InvalidLabelError,
+    NotApplicableError,
+    ToolkitTypeError,
+    ValidationError,
+)
 
 __all__ = ["SECTIONS", "Diagnosis", "diagnose"]
 
@@ -91,24 +96,21 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with the top-level keys of DESIGN.md."""
         out: dict[str, Any] = {"meta": json_safe(self.meta)}
-        if self.metrics is None:
-            out["metrics"] = None
-            out["baselines"] = None
-        else:
-            out["metrics"] = self.metrics.to_dict()
-            out["baselines"] = frame_records(self.metrics.baselines)
-        for name in ("slices", "error_patterns", "label_issues", "labeling_queue", "chain"):
-            value = getattr(self, name)
-            out[name] = None if value is None else frame_records(value)
         if self.chain is not None:
             out["meta"]["chain_summary"] = json_safe(dict(self.chain.attrs))
-        if self.clusters is None:
-            out["clusters"] = None
-        else:
-            out["clusters"] = self.clusters.to_dict()
-            out["clusters"]["pattern_overlap"] = (
-                None if self.overlap is None else frame_records(self.overlap)
-            )
+        for name in SECTIONS:  # the order of the JSON
+            value = getattr(self, name)
+            if name == "metrics":
+                out["metrics"] = None if value is None else value.to_dict()
+                out["baselines"] = None if value is None else frame_records(value.baselines)
+            elif name == "clusters":
+                out["clusters"] = None if value is None else value.to_dict()
+                if value is not None:
+                    out["clusters"]["pattern_overlap"] = (
+                        None if self.overlap is None else frame_records(self.overlap)
+                    )
+            else:
+                out[name] = None if value is None else frame_records(value)
         return out
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
@@ -134,7 +136,11 @@ class Diagnosis:
         return html
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        # the report is a whole page with its own CSS: shown in a frame, it cannot
+        # restyle the notebook around it
+        from toolkit.report import render_notebook
+
+        return render_notebook(self)
 
 
 def diagnose(
@@ -197,6 +203,7 @@ def diagnose(
 
     if not isinstance(p, Predictions):
         raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    _check_options(random_state, sections, proba_source, meta)
     wanted = list(SECTIONS if sections is None else sections)
     unknown = [s for s in wanted if s not in SECTIONS]
     if unknown:
@@ -238,7 +245,7 @@ def diagnose(
         "label_issues",
         _label_reason(p),
         lambda: _label_issues(p, proba_source),
-        optional=(NotApplicableError, ValidationError),
+        optional=(NotApplicableError, InvalidLabelError),
     )
     run(
         "labeling_queue",
@@ -286,6 +293,48 @@ def diagnose(
     }
     # timings vary from run to run, so they stay out of the JSON (same inputs, same JSON)
     return Diagnosis(meta=info, overlap=overlap, extras=extras, **results)
+
+
+#: Keys of ``meta`` that diagnose fills itself.
+RESERVED_META = (
+    "toolkit_version",
+    "created",
+    "n",
+    "task",
+    "classes",
+    "error_rate",
+    "tolerance",
+    "random_state",
+    "run_id",
+    "features",
+    "skipped",
+    "chain_summary",
+)
+
+
+def _check_options(random_state: Any, sections: Any, proba_source: Any, meta: Any) -> None:
+    valid_seed = isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)
+    if not valid_seed or not 0 <= int(random_state) < 2**32:
+        raise ValidationError(
+            f"random_state must be an integer in [0, 2**32 - 1], got {random_state!r}"
+        )
+    if isinstance(sections, str):
+        raise ToolkitTypeError(
+            f"sections must be a list of section names, got the string {sections!r}; "
+            f"e.g. sections=[{sections!r}]"
+        )
+    if proba_source not in (None, "out_of_sample", "in_sample"):
+        raise ValidationError(
+            f"proba_source must be None, 'out_of_sample' or 'in_sample', got {proba_source!r}"
+        )
+    if meta is not None:
+        if not isinstance(meta, Mapping):
+            raise ToolkitTypeError(f"meta must be a dict, got {type(meta).__name__}")
+        taken = sorted(set(meta) & set(RESERVED_META))
+        if taken:
+            raise ValidationError(
+                f"meta key(s) {taken} are filled by diagnose itself; use other names"
+            )
 
 
 def _cluster_reason(p: Predictions, embeddings: Any) -> str | None:

@@ -87,7 +87,7 @@ def error_map_axes(
             alpha=0.9,
             edgecolors="black",
             linewidths=0.3,
-            label=label,
+            label=label.replace("$", r"\$"),  # "$" would start matplotlib's math text
         )
     if clusters is not None:
         for c in sorted(set(clusters.tolist()) - {-1}):

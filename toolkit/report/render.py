@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_TABLE_ROWS", "render_html", "summary_sentences", "write_html"]
+__all__ = ["MAX_TABLE_ROWS", "render_html", "render_notebook", "summary_sentences", "write_html"]
 
 #: Longer tables are cut to this many rows in the report (the JSON has them all).
 MAX_TABLE_ROWS = 200
@@ -129,13 +129,13 @@ def summary_sentences(d: Any) -> list[str]:
     patterns = d.error_patterns
     if patterns is not None and len(patterns):
         top = patterns.iloc[0]
-        confirmed = top["confirmed"]
+        confirmed = top.get("confirmed")
         note = (
-            " (confirmed on held-out rows)"
-            if confirmed is True
+            ""
+            if confirmed is None or pd.isna(confirmed)
+            else " (confirmed on held-out rows)"
+            if bool(confirmed)
             else " (not confirmed on held-out rows)"
-            if confirmed is False
-            else ""
         )
         noise = ""
         share = top.get("label_issue_share")
@@ -153,12 +153,21 @@ def summary_sentences(d: Any) -> list[str]:
         sentences.append("No error pattern is significantly worse than the rest of the data.")
     clusters = d.clusters
     if clusters is not None and len(clusters.table):
-        top = clusters.table.iloc[0]
-        sentences.append(
-            f"The largest error cluster holds {int(top['errors']):,} errors in "
-            f"{int(top['n']):,} rows (error rate {top['error_rate']:.1%}, "
-            f"{top['gain_pp']:.1f} points); {top['description']}."
+        table_ = clusters.table
+        significant = (
+            table_[table_["significant"].astype(bool)] if "significant" in table_ else table_
         )
+        if len(significant):
+            top = significant.iloc[0]
+            sentences.append(
+                f"The largest error cluster significantly worse than the rest holds "
+                f"{int(top['errors']):,} errors in {int(top['n']):,} rows (error rate "
+                f"{top['error_rate']:.1%}, {top['gain_pp']:.1f} points); {top['description']}."
+            )
+        else:
+            sentences.append(
+                f"None of the {len(table_)} error clusters is significantly worse than the rest."
+            )
     label_issues = d.label_issues
     if label_issues is not None and "is_issue" in label_issues:
         share = float(label_issues["is_issue"].mean()) if len(label_issues) else 0.0
@@ -370,12 +379,15 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
                 ("lift", "lift", "num"),
                 ("share_of_errors", "share of errors", "pct"),
                 ("gain_pp", "gain (pp)", "pp"),
+                ("q_value", "q", "p"),
+                ("significant", "significant", "text"),
                 ("description", "rule", "text"),
                 ("fidelity", "fidelity", "text"),
                 ("stability", "stability", "num"),
                 ("label_issue_share", "label-issue share", "pct"),
                 ("examples", "examples", "text"),
             ],
+            highlight="significant",
         ),
         "overlap": table(
             d.overlap,
@@ -462,6 +474,20 @@ def render_html(diagnosis: Any, *, title: str | None = None) -> str:
         "max_rows": MAX_TABLE_ROWS,
     }
     return _environment().get_template("report.html.j2").render(**context)
+
+
+def render_notebook(diagnosis: Any, *, height: int = 720) -> str:
+    """The report for a notebook cell: the whole page inside a sandboxed frame, so its CSS
+    and script stay in the frame."""
+    import markupsafe
+
+    page = markupsafe.escape(render_html(diagnosis))
+    return str(
+        markupsafe.Markup(
+            '<iframe sandbox="allow-scripts" style="width: 100%; height: {}px; border: 1px solid '
+            '#d9dee7" srcdoc="{}"></iframe>'
+        ).format(int(height), page)
+    )
 
 
 def write_html(diagnosis: Any, path: str | Path, **kwargs: Any) -> Path:

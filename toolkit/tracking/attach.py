@@ -10,7 +10,23 @@ from toolkit.tracking import _store
 from toolkit.tracking.compare import _get_run
 from toolkit.tracking.errors import RunNotFoundError
 
-__all__ = ["log_to_run"]
+__all__ = ["check_run", "log_to_run"]
+
+
+def check_run(run_id: str, *, tracking_uri: str | None = None) -> str:
+    """The store's absolute URI, once ``run_id`` is known to exist in it.
+
+    Raises
+    ------
+    RunNotFoundError
+        When there is no store at a SQLite path, or no such run in the store.
+    """
+    uri = _store.resolve_tracking_uri(tracking_uri)
+    path = _store.sqlite_path(uri)
+    if path is not None and not path.exists():  # do not create a store to find no run
+        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
+    _get_run(_store.get_client(uri), run_id)
+    return uri
 
 
 def log_to_run(
@@ -48,10 +64,7 @@ def log_to_run(
     """
     from toolkit.tracking.run import Run
 
-    uri = _store.resolve_tracking_uri(tracking_uri)
-    path = _store.sqlite_path(uri)
-    if path is not None and not path.exists():  # do not create a store to find no run
-        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
+    uri = check_run(run_id, tracking_uri=tracking_uri)
     client = _store.get_client(uri)
     info = _get_run(client, run_id).info
     experiment = _store.call_with_retry(client.get_experiment, info.experiment_id).name
