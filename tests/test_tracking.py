@@ -612,7 +612,7 @@ def test_compare_runs_params_metrics_and_slices(uri, capsys):
         b.log_metric("accuracy", float(1 - pb.errors.mean()))
         b.log_predictions(pb)
     table = compare_runs(a.run_id, b.run_id, tracking_uri=uri, slices=["sex"])
-    assert list(table.columns) == ["kind", "name", "a", "b", "delta"]
+    assert list(table.columns) == ["kind", "name", "a", "b", "delta", "n_a", "n_b"]
     params = table[table["kind"] == "param"]
     assert params[["name", "a", "b"]].values.tolist() == [["C", "1.0", "0.1"]]
     female = table[(table["kind"] == "slice") & (table["name"] == "sex = Female")].iloc[0]
@@ -620,6 +620,7 @@ def test_compare_runs_params_metrics_and_slices(uri, capsys):
     rate_b = pb.errors[pb.feature("sex").to_numpy() == "Female"].mean()
     assert female["a"] == pytest.approx(rate_a) and female["b"] == pytest.approx(rate_b)
     assert female["delta"] == pytest.approx((rate_b - rate_a) * 100)
+    assert female["n_a"] == female["n_b"] == (pa.feature("sex").to_numpy() == "Female").sum()
     acc = table[(table["kind"] == "metric") & (table["name"] == "accuracy")].iloc[0]
     assert acc["delta"] == pytest.approx(acc["b"] - acc["a"])
 
@@ -633,6 +634,30 @@ def test_compare_runs_params_metrics_and_slices(uri, capsys):
     assert code == 1 or code == 0  # Male may move a little either way
     code, message = cli(["compare", a.run_id, "0" * 32])
     assert code == 1 and "not found" in message
+
+
+def test_compare_gate_skips_slices_too_small_to_judge(uri, capsys):
+    rng = np.random.default_rng(5)
+    n = 600
+    group = np.where(np.arange(n) < 8, "rare", "common")
+    y = rng.integers(0, 2, n)
+    features = pd.DataFrame({"group": group})
+    runs = []
+    for wrong_rare in (0, 4):  # run B gets 4 of the 8 rare rows wrong: +50 points
+        pred = y.copy()
+        pred[:wrong_rare] = 1 - pred[:wrong_rare]
+        with track("cmp-small") as run:
+            run.log_predictions(Predictions(y, pred, features=features))
+        runs.append(run.run_id)
+    argv = ["compare", *runs, "--slices", "group", "--max-regression", "5"]
+    code, _ = cli(argv)  # default: slices under 30 rows are not gated
+    assert code == 0
+    assert "1 slice(s) under 30 rows not gated" in capsys.readouterr().out
+    code, _ = cli([*argv, "--min-slice-rows", "8"])
+    assert code == 1
+    assert "group = rare +50.00 pp" in capsys.readouterr().err
+    code, message = cli([*argv, "--min-slice-rows", "0"])
+    assert code == 1 and "--min-slice-rows must be >= 1, got 0" in message
 
 
 def test_compare_gate_needs_predictions(uri):

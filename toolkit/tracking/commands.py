@@ -15,6 +15,8 @@ from toolkit.exceptions import ValidationError
 __all__ = ["cmd_compare", "cmd_runs", "cmd_sync", "register"]
 
 EXIT_OK, EXIT_FAILURE = 0, 1
+#: Default of ``compare --min-slice-rows``.
+MIN_GATE_ROWS = 30
 
 
 def _uri_option(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,14 @@ def register(subparsers: Any) -> None:
     compare.add_argument(
         "--slices", default=None, metavar="COLS", help="comma-separated slice columns"
     )
+    compare.add_argument(
+        "--min-slice-rows",
+        type=int,
+        default=MIN_GATE_ROWS,
+        metavar="N",
+        help=f"the gate looks only at slices with at least N rows in both runs (default "
+        f"{MIN_GATE_ROWS}): a slice of 7 rows moves 14 points when one row changes",
+    )
     _uri_option(compare)
     compare.set_defaults(func=cmd_compare)
 
@@ -103,6 +113,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.max_regression is not None and args.max_regression < 0:
         raise ValidationError(f"--max-regression must be >= 0, got {args.max_regression}")
+    if args.min_slice_rows < 1:
+        raise ValidationError(f"--min-slice-rows must be >= 1, got {args.min_slice_rows}")
     slices = None if args.slices is None else [s.strip() for s in args.slices.split(",") if s]
     table = compare_runs(args.run_a, args.run_b, tracking_uri=args.tracking_uri, slices=slices)
     for kind, title in (("param", "Params changed"), ("metric", "Metrics"), ("slice", "Slices")):
@@ -111,6 +123,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             continue
         if kind == "slice":
             part = part.rename(columns={"a": "error_a", "b": "error_b", "delta": "delta_pp"})
+        else:
+            part = part.drop(columns=["n_a", "n_b"])
         print(f"{title}:")
         print(part.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print()
@@ -121,14 +135,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ValidationError(
             "--max-regression needs predictions logged in both runs (run.log_predictions)"
         )
-    worse = slices_table[slices_table["delta"].astype(float) > args.max_regression]
+    sizes = slices_table[["n_a", "n_b"]].astype(float).min(axis=1)
+    gated = slices_table[sizes >= args.min_slice_rows]
+    small = len(slices_table) - len(gated)
+    note = f" ({small} slice(s) under {args.min_slice_rows} rows not gated)" if small else ""
+    worse = gated[gated["delta"].astype(float) > args.max_regression]
     if worse.empty:
-        print(f"no slice got worse by more than {args.max_regression:g} pp")
+        print(f"no slice got worse by more than {args.max_regression:g} pp{note}")
         return EXIT_OK
     worst = worse.sort_values("delta", ascending=False).iloc[0]
     print(
         f"{len(worse)} slice(s) got worse by more than {args.max_regression:g} pp; worst: "
-        f"{worst['name']} {float(worst['delta']):+.2f} pp",
+        f"{worst['name']} {float(worst['delta']):+.2f} pp{note}",
         file=sys.stderr,
     )
     return EXIT_FAILURE

@@ -22,7 +22,7 @@ __all__ = ["compare_runs", "list_runs", "mark_stale_runs"]
 logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = ["run_id", "experiment", "run_name", "status", "start", "duration_s"]
-COMPARE_COLUMNS = ["kind", "name", "a", "b", "delta"]
+COMPARE_COLUMNS = ["kind", "name", "a", "b", "delta", "n_a", "n_b"]
 #: A heartbeat older than this many intervals (plus a grace period) means the process died.
 STALE_AFTER_INTERVALS = 3
 STALE_GRACE_S = 60.0
@@ -226,7 +226,8 @@ def compare_runs(
     -------
     DataFrame
         Columns ``kind`` ("param", "metric" or "slice"), ``name``, ``a``, ``b``,
-        ``delta``. Params: only those that differ (missing is None), ``delta`` None.
+        ``delta``, ``n_a``, ``n_b`` (rows of a slice in each run; None for params and
+        metrics). Params: only those that differ (missing is None), ``delta`` None.
         Metrics: every metric of either run (last value), ``delta = b - a``. Slices
         (when both runs logged predictions): the error rate of each slice of
         :func:`toolkit.slice_metrics` in both runs, ``delta`` = (b - a) in percentage
@@ -239,11 +240,31 @@ def compare_runs(
     for key in sorted(set(a.data.params) | set(b.data.params)):
         va, vb = a.data.params.get(key), b.data.params.get(key)
         if va != vb:
-            rows.append({"kind": "param", "name": key, "a": va, "b": vb, "delta": None})
+            rows.append(
+                {
+                    "kind": "param",
+                    "name": key,
+                    "a": va,
+                    "b": vb,
+                    "delta": None,
+                    "n_a": None,
+                    "n_b": None,
+                }
+            )
     for key in sorted(set(a.data.metrics) | set(b.data.metrics)):
         va, vb = a.data.metrics.get(key), b.data.metrics.get(key)
         delta = None if va is None or vb is None else vb - va
-        rows.append({"kind": "metric", "name": key, "a": va, "b": vb, "delta": delta})
+        rows.append(
+            {
+                "kind": "metric",
+                "name": key,
+                "a": va,
+                "b": vb,
+                "delta": delta,
+                "n_a": None,
+                "n_b": None,
+            }
+        )
     rows.extend(_slice_rows(run_a, run_b, uri, slices))
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     table.attrs.update({"run_a": run_a, "run_b": run_b})
@@ -266,12 +287,16 @@ def _slice_rows(run_a: str, run_b: str, uri: str, slices: list[str] | None) -> l
         )
     if not columns:
         return []
-    ta = slice_metrics(pa, by=columns).set_index("slice")["error_rate"]
-    tb = slice_metrics(pb, by=columns).set_index("slice")["error_rate"]
+    ta = slice_metrics(pa, by=columns).set_index("slice")
+    tb = slice_metrics(pb, by=columns).set_index("slice")
     rows = []
     for label in ta.index.union(tb.index, sort=False):
-        va = float(ta[label]) if label in ta.index else None
-        vb = float(tb[label]) if label in tb.index else None
+        va = float(ta.at[label, "error_rate"]) if label in ta.index else None
+        vb = float(tb.at[label, "error_rate"]) if label in tb.index else None
         delta = None if va is None or vb is None else (vb - va) * 100.0
-        rows.append({"kind": "slice", "name": label, "a": va, "b": vb, "delta": delta})
+        na = int(ta.at[label, "n"]) if label in ta.index else None
+        nb = int(tb.at[label, "n"]) if label in tb.index else None
+        rows.append(
+            {"kind": "slice", "name": label, "a": va, "b": vb, "delta": delta, "n_a": na, "n_b": nb}
+        )
     return rows
