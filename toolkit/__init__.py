@@ -6,9 +6,9 @@ mlflow, umap, hdbscan, cleanlab or matplotlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from toolkit._lazy import attach
 from toolkit.exceptions import ToolkitError
 
 __version__ = "0.1.0"
@@ -77,14 +77,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking.run import Run, track, tracked
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY)

@@ -6,8 +6,9 @@ import mlflow until a command runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from toolkit._lazy import attach
 
 _LAZY = {
     "Run": "toolkit.tracking.run",
@@ -43,14 +44,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking.spool import sync
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolkit.tracking' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY)
