@@ -56,12 +56,14 @@ def error_map_axes(
     ax: Any = None,
     max_points: int = 20000,
     random_state: int = 0,
+    max_outlined: int = 10,
 ) -> Any:
     """The 2-D error map: circles for correct predictions, squares for errors, one colour
-    per class, cluster ids written at their centres."""
+    per class; the first ``max_outlined`` clusters (their ids rank them by errors) are
+    outlined around their core and numbered at their medoid."""
     plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 5.2))
+        _, ax = plt.subplots(figsize=(8.0, 6.4))
     n = coords.shape[0]
     keep = np.arange(n)
     if n > max_points:  # keep every error, sample the correct rows
@@ -90,10 +92,9 @@ def error_map_axes(
             label=label.replace("$", r"\$"),  # "$" would start matplotlib's math text
         )
     if clusters is not None:
-        for c in sorted(set(clusters.tolist()) - {-1}):
+        for c in sorted(set(clusters.tolist()) - {-1})[:max_outlined]:
             members = coords[clusters == c]
-            _outline(ax, members)
-            centre = np.median(members, axis=0)
+            centre = _outline(ax, members)
             ax.annotate(
                 str(c),
                 centre,
@@ -115,22 +116,28 @@ def error_map_axes(
     return ax
 
 
-def _outline(ax: Any, points: np.ndarray) -> None:
-    """Draw the convex hull of a cluster's points (inner 98% by distance, so a few
-    stragglers do not swell it)."""
+def _outline(ax: Any, points: np.ndarray) -> np.ndarray:
+    """Outline a cluster's core and return its medoid (where its number goes).
+
+    A cluster found in the higher-dimensional reduction can fall apart on the 2-D map,
+    so the hull is drawn around the 80% of its points nearest its medoid (a real point,
+    unlike a mean that may sit between two parts), not around all of them.
+    """
     from scipy.spatial import ConvexHull, QhullError
 
-    if len(points) >= 20:
-        dist = np.linalg.norm(points - np.median(points, axis=0), axis=1)
-        points = points[dist <= np.quantile(dist, 0.98)]
-    if len(points) < 3:
-        return
-    try:
-        hull = ConvexHull(points)
-    except QhullError:  # collinear points: no area to outline
-        return
-    ring = points[np.append(hull.vertices, hull.vertices[0])]
-    ax.plot(ring[:, 0], ring[:, 1], color="black", linewidth=0.8, alpha=0.6)
+    sample = points if len(points) <= 2000 else points[:: len(points) // 2000 + 1]
+    total = np.linalg.norm(sample[:, None, :] - sample[None, :, :], axis=2).sum(axis=1)
+    medoid = sample[int(np.argmin(total))]
+    dist = np.linalg.norm(points - medoid, axis=1)
+    core = points[dist <= np.quantile(dist, 0.8)] if len(points) >= 10 else points
+    if len(core) >= 3:
+        try:
+            hull = ConvexHull(core)
+        except QhullError:  # collinear points: no area to outline
+            return medoid
+        ring = core[np.append(hull.vertices, hull.vertices[0])]
+        ax.plot(ring[:, 0], ring[:, 1], color="black", linewidth=0.8, alpha=0.7)
+    return medoid
 
 
 def to_svg(ax: Any) -> str:
