@@ -137,3 +137,22 @@ def test_error_map_draws_class_names_with_dollar_signs_as_text():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert sorted(legend) == sorted(["\\$\\frac\\$", "\\$10k-\\$20k"])  # escaped: no math text
     assert to_png_data_uri(ax).startswith("data:image/png;base64,")
+
+
+def test_error_map_outlines_the_core_of_the_top_clusters_only():
+    from toolkit.report.figures import error_map_axes
+
+    rng = np.random.default_rng(4)
+    # cluster 0 fell apart on the map: 100 rows near (0, 0), 20 near (10, 10)
+    main, stray = rng.normal(0, 0.5, (100, 2)), rng.normal(10, 0.5, (20, 2))
+    others = [rng.normal((20 + 3 * k, -20), 0.3, (15, 2)) for k in range(11)]
+    coords = np.vstack([main, stray, *others])
+    clusters = np.concatenate([np.zeros(120, int), np.repeat(np.arange(1, 12), 15)])
+    classes = np.resize(np.array(["a", "b"]), len(coords))
+    ax = error_map_axes(coords, classes, rng.random(len(coords)) < 0.3, clusters)
+    numbers = sorted(int(t.get_text()) for t in ax.texts)
+    assert numbers == list(range(10))  # clusters 0..9: the ten with the most errors
+    first_ring = ax.lines[0].get_xydata()
+    assert np.abs(first_ring).max() < 3  # around the 100-row core, not out to (10, 10)
+    zero = next(t for t in ax.texts if t.get_text() == "0")
+    assert np.abs(np.asarray(zero.xy)).max() < 1.5  # numbered at a real point of the core
