@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine, update_results  # benchmarks/_common.py
+from _common import machine, machine_line, update_results  # benchmarks/_common.py
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench_patterns:start -->"
@@ -747,9 +747,8 @@ def main(argv: list[str] | None = None) -> None:
             "## Error patterns (benchmarks/bench_patterns.py)",
             "",
             f"- date: {datetime.date.today().isoformat()}",
-            f"- machine: `{host['uname']}`; CPU {host['cpu']}, {host['cores']} cores, "
-            f"{host['ram']} RAM; load average {host['load']} when the run started (other "
-            "workers' test suites share the 2 cores, so timings are noisy)",
+            f"- machine: {machine_line(host)}; load average {host['load']} when the run started "
+            "(the 2 cores were shared with other work: timings are noisy)",
             f"- software: Python {platform.python_version()}, numpy {np.__version__}, "
             f"pandas {pd.__version__}, scikit-learn {sklearn.__version__}, toolkit "
             f"{getattr(toolkit, '__version__', '0.1.0')}; {sliceline_note}",

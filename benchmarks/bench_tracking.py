@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine, update_results  # benchmarks/_common.py
+from _common import machine, machine_line, update_results  # benchmarks/_common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -525,9 +525,7 @@ def main(argv: list[str] | None = None) -> None:
             "## Tracking overhead (benchmarks/bench_tracking.py)",
             "",
             f"- date: {datetime.date.today().isoformat()}",
-            f"- machine: `{host['uname']}`; CPU {host['cpu']}, {host['cores']} cores, "
-            f"{host['ram']} RAM; load average {host['load']} when the run started (other "
-            "workers' test suites share the 2 cores, so single timings are noisy)",
+            f"- machine: {machine_line(host)}; load average {host['load']} when the run started",
             f"- software: Python {platform.python_version()}, mlflow {mlflow.__version__}, "
             f"SQLAlchemy {sqlalchemy.__version__}",
             "- command: `flock /tmp/toolkit-bench.lock .venv/bin/python "
@@ -540,11 +538,20 @@ def main(argv: list[str] | None = None) -> None:
             "just before it in every path (see the full-GC column); MLflow's own telemetry "
             f"is left as installed (`MLFLOW_DISABLE_TELEMETRY` "
             f"{os.environ.get('MLFLOW_DISABLE_TELEMETRY', 'unset')}), the same for every path",
-            f"- the working directory is the project's git tree, dirty at the time "
-            f"({len(git_status.splitlines())} changed or untracked paths, "
-            f"`git diff HEAD` {len(git_diff.encode()):,} bytes), so `track` runs 5 git "
-            "commands once per process and uploads `git/status.txt` and `git/diff.patch` "
-            "with every run",
+            (
+                f"- the working directory is the project's git tree, dirty at the time "
+                f"({len(git_status.splitlines())} changed or untracked paths, "
+                f"`git diff HEAD` {len(git_diff.encode()):,} bytes), so `track` runs 5 git "
+                "commands once per process and uploads `git/status.txt` and `git/diff.patch` "
+                "with every run"
+            )
+            if git_status.strip()
+            else (
+                "- the working directory is the project's git tree, clean at the time, so "
+                "`track` runs its git commands once per process and uploads no diff (a dirty "
+                "tree adds `git/status.txt` and `git/diff.patch` to every run: an earlier "
+                "run with a 20 KB diff measured 1.54x, 1.72x and 2.30x for the three rows)"
+            ),
             "",
             "### Seconds, and the ratio to `log_batch`",
             "",
