@@ -254,7 +254,7 @@ def test_diagnose_unknown_section_is_named(scored_csv, capsys):
     path, _ = scored_csv
     argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--sections", "x"]
     assert main(argv) == 1
-    assert "--sections: unknown ['x']" in _one_error_line(capsys)
+    assert "unknown section(s) ['x']; sections are ['metrics'," in _one_error_line(capsys)
 
 
 @pytest.fixture
@@ -309,6 +309,22 @@ def test_label_queue_hybrid_with_labeled_rows(scored_csv, pool_csv, tmp_path, ca
     sheet = pd.read_csv(out)
     assert len(sheet) == 8 and sheet["id"].is_unique
     assert sheet["reason"].str.contains("labeled neighbours misclassified").all()
+    # oracle: the library called on the same pool and labeled rows, by hand
+    from toolkit.analysis.labeling import LabelingPool
+
+    feats = ["mean radius", "mean texture"]
+    seen = pd.read_csv(labeled)
+    labeled_p = tk.Predictions.from_frame(
+        seen, target="y_true", proba="p_*", id="id", features=feats
+    )
+    direct = tk.labeling_queue(
+        LabelingPool.from_frame(pool, proba="p_*", id="id", features=feats),
+        budget=8,
+        strategy="hybrid",
+        labeled=labeled_p,
+    )
+    assert sheet["id"].tolist() == direct["id"].tolist()
+    assert sheet["reason"].tolist() == direct["reason"].tolist()
 
 
 def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsys):

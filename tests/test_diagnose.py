@@ -167,6 +167,8 @@ def test_report_shows_every_analysis(full):
     top = table[table["significant"]].iloc[0]
     assert "Clusters and error patterns seen together" in html
     assert "Ceiling table" in html and "Shapley" in html
+    for row in full.chain[full.chain["kind"] == "single"].itertuples():  # the bars' numbers
+        assert f"{row.shapley_pp:+.2f} pp" in html
     assert f"{int(full.label_issues['is_issue'].sum()):,} rows flagged" in html
     assert "data:image/png;base64," in html  # the error map
     assert f"{int(top['errors']):,} errors in" in html  # the cluster sentence of the summary

@@ -156,15 +156,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from toolkit.analysis.diagnose import SECTIONS, diagnose
+    from toolkit.analysis.diagnose import diagnose
 
     progress = _Progress()
     p = _predictions(args)
-    sections = _split(args.sections)
-    if sections is not None:
-        unknown = [s for s in sections if s not in SECTIONS]
-        if unknown:
-            raise ValidationError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}")
     progress(f"{p.n:,} rows read")
     if args.run_id:  # a wrong run id fails now, not after minutes of analyses
         from toolkit.tracking.attach import check_run
@@ -173,7 +168,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     diagnosis = diagnose(
         p,
         slices=_split(args.slices),
-        sections=sections,
+        sections=_split(args.sections),
         random_state=args.random_state,
         run_id=args.run_id,
         meta={"source": str(args.file)},
@@ -440,19 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_libraries() -> None:
-    """MLflow and its migrations log INFO lines to stderr; a command prints its own.
-
-    MLflow sets its logger's level when imported, from ``MLFLOW_LOGGING_LEVEL``; a level
-    the user chose is kept.
-    """
-    import logging
+    """MLflow logs INFO lines (store creation, migrations) to stderr; a command prints its
+    own. MLflow sets its logger's level when imported, from ``MLFLOW_LOGGING_LEVEL``; a
+    level the user chose is kept."""
     import os
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic"):
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -125,7 +125,7 @@ def _outline(ax: Any, points: np.ndarray) -> np.ndarray:
     """
     from scipy.spatial import ConvexHull, QhullError
 
-    sample = points if len(points) <= 2000 else points[:: len(points) // 2000 + 1]
+    sample = points if len(points) <= 500 else points[:: len(points) // 500 + 1]
     total = np.linalg.norm(sample[:, None, :] - sample[None, :, :], axis=2).sum(axis=1)
     medoid = sample[int(np.argmin(total))]
     dist = np.linalg.norm(points - medoid, axis=1)

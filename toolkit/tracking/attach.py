@@ -13,8 +13,8 @@ from toolkit.tracking.errors import RunNotFoundError
 __all__ = ["check_run", "log_to_run"]
 
 
-def check_run(run_id: str, *, tracking_uri: str | None = None) -> str:
-    """The store's absolute URI, once ``run_id`` is known to exist in it.
+def check_run(run_id: str, *, tracking_uri: str | None = None) -> tuple[str, Any, Any]:
+    """The store's absolute URI, its client and the run, once ``run_id`` is found.
 
     Raises
     ------
@@ -25,8 +25,8 @@ def check_run(run_id: str, *, tracking_uri: str | None = None) -> str:
     path = _store.sqlite_path(uri)
     if path is not None and not path.exists():  # do not create a store to find no run
         raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
-    _get_run(_store.get_client(uri), run_id)
-    return uri
+    client = _store.get_client(uri)
+    return uri, client, _get_run(client, run_id)
 
 
 def log_to_run(
@@ -64,9 +64,8 @@ def log_to_run(
     """
     from toolkit.tracking.run import Run
 
-    uri = check_run(run_id, tracking_uri=tracking_uri)
-    client = _store.get_client(uri)
-    info = _get_run(client, run_id).info
+    uri, client, found = check_run(run_id, tracking_uri=tracking_uri)
+    info = found.info
     experiment = _store.call_with_retry(client.get_experiment, info.experiment_id).name
     with tempfile.TemporaryDirectory(prefix="toolkit-attach-") as tmp:
         staging = Path(tmp)
