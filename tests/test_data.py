@@ -295,9 +295,9 @@ INVALID = [
     ),
     pytest.param(
         lambda: Predictions(REG_TRUE, REG_PRED, tolerance=-1.0),
-        ValidationError,
+        InvalidValueError,
         ValueError,
-        r"tolerance must be a finite number >= 0, got -1",
+        r"Predictions: tolerance must be a number in \[0, inf\) or None, got -1",
         id="negative-tolerance",
     ),
     pytest.param(
@@ -331,9 +331,9 @@ INVALID = [
     ),
     pytest.param(
         lambda: Predictions(Y4, PRED4, task="ranking"),
-        ValidationError,
+        InvalidValueError,
         ValueError,
-        r"task must be one of \['binary', 'multiclass', 'regression'\], got 'ranking'",
+        r"task must be one of 'binary', 'multiclass', 'regression' or None, got 'ranking'",
         id="bad-task",
     ),
     pytest.param(
@@ -405,7 +405,7 @@ INVALID = [
         lambda: Predictions.from_frame({"y": [0, 1]}, target="y"),
         ToolkitTypeError,
         TypeError,
-        r"df must be a pandas DataFrame, got dict",
+        r"from_frame: df must be a DataFrame, got .* \(dict\)",
         id="from_frame-not-a-frame",
     ),
     pytest.param(
@@ -1096,7 +1096,7 @@ def test_from_model_does_not_mutate_X_or_y(wine):
 
 @pytest.mark.parametrize("model", [object(), "a model", {"predict": None}], ids=repr)
 def test_from_model_rejects_an_object_without_predict(model):
-    with pytest.raises(ToolkitTypeError, match=r"model must have a predict method; got") as info:
+    with pytest.raises(ToolkitTypeError, match=r"from_model: model must be an object with a predict method, got") as info:
         Predictions.from_model(model, [[0.0], [1.0]], [0, 1])
     assert isinstance(info.value, TypeError)
 

@@ -12,7 +12,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.dummy import DummyClassifier
 
 from toolkit import Predictions, compute_metrics
-from toolkit.exceptions import ToolkitError, ToolkitTypeError
+from toolkit.exceptions import InvalidValueError, ToolkitTypeError
 
 # ---------------------------------------------------------------- binary fixture
 #
@@ -503,11 +503,22 @@ def test_does_not_mutate_inputs():
 
 
 def test_rejects_what_is_not_predictions():
-    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got list"):
+    with pytest.raises(
+        ToolkitTypeError, match=r"p must be a toolkit.Predictions, got \[0, 1\] \(list\)"
+    ):
         compute_metrics([0, 1])
 
 
-@pytest.mark.parametrize("n_bins", [0, -1, 2.5, "10"])
-def test_rejects_bad_n_bins(binary, n_bins):
-    with pytest.raises(ToolkitError, match="n_bins must be a positive integer"):
+@pytest.mark.parametrize(
+    ("n_bins", "exc"),
+    [
+        (0, InvalidValueError),
+        (-1, InvalidValueError),
+        (2.5, ToolkitTypeError),
+        ("10", ToolkitTypeError),
+    ],
+)
+def test_rejects_bad_n_bins(binary, n_bins, exc):
+    # a wrong type is a TypeError, a wrong value a ValueError
+    with pytest.raises(exc, match=r"n_bins must be an int in \[1, inf\)"):
         compute_metrics(binary, n_bins=n_bins)

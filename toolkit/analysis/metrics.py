@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -11,48 +12,14 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier
 
+from toolkit._json import frame_records, json_safe
+from toolkit._validation import RANDOM_STATE, Interval, validate_params
 from toolkit.data import Predictions
-from toolkit.exceptions import ToolkitTypeError
 
 __all__ = ["Calibration", "Metrics", "compute_metrics"]
 
 #: Metrics where a smaller value is better (the rest: larger is better).
 LOWER_IS_BETTER = frozenset({"error_rate", "log_loss", "brier", "mae", "rmse", "ece"})
-
-
-def _json_value(value: Any) -> Any:
-    """Plain-Python, JSON-safe version of a scalar (NaN and inf become None)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as JSON-safe dicts (numpy scalars unwrapped, NaN -> None)."""
-    return [
-        {str(k): json_safe(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
-    ]
-
-
-def json_safe(value: Any) -> Any:
-    """A JSON-safe copy of nested dicts/lists/arrays of scalars (NaN, inf and NA -> None)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -75,8 +42,8 @@ class Calibration:
         return {
             "kind": "top-label confidence",
             "n_bins": self.n_bins,
-            "ece": _json_value(self.ece),
-            "mce": _json_value(self.mce),
+            "ece": json_safe(self.ece),
+            "mce": json_safe(self.mce),
             "bins": frame_records(self.bins),
         }
 
@@ -125,7 +92,7 @@ class Metrics:
         out: dict[str, Any] = {
             "task": self.task,
             "n": self.n,
-            "overall": {k: _json_value(v) for k, v in self.overall.items()},
+            "overall": {k: json_safe(v) for k, v in self.overall.items()},
             "baselines": frame_records(self.baselines),
             "per_class": None if self.per_class is None else frame_records(self.per_class),
             "confusion": None,
@@ -134,7 +101,7 @@ class Metrics:
         }
         if self.confusion is not None:
             out["confusion"] = {
-                "labels": [_json_value(c) for c in self.confusion.index],
+                "labels": [json_safe(c) for c in self.confusion.index],
                 "matrix": self.confusion.to_numpy().tolist(),
             }
         return out
@@ -244,6 +211,13 @@ def _baseline_table(model: dict, baselines: dict[str, dict]) -> pd.DataFrame:
     return frame
 
 
+@validate_params(
+    {
+        "p": [Predictions],
+        "n_bins": [Interval(Integral, 1, None)],
+        "random_state": [RANDOM_STATE, None],
+    }
+)
 def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | None = 0) -> Metrics:
     """Overall metrics of ``p`` beside baselines computed on the same labels.
 
@@ -273,10 +247,6 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
     -------
     Metrics
     """
-    if not isinstance(p, Predictions):
-        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
-    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ToolkitTypeError(f"n_bins must be a positive integer, got {n_bins!r}")
     y_true, y_pred = p.y_true, p.y_pred
     dummy_X = np.zeros((p.n, 1))
     if p.is_classification:
@@ -300,7 +270,7 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
         )
         calibration = None if p.proba is None else _calibration(y_true, p.proba, classes, n_bins)
         notes = {
-            "zero_rule": f"always {_json_value(prior.predict(dummy_X[:1])[0])!r}, the most "
+            "zero_rule": f"always {json_safe(prior.predict(dummy_X[:1])[0])!r}, the most "
             "frequent class of y_true, with class frequencies as probabilities",
             "stratified": "a random class drawn with the class frequencies of y_true "
             f"(random_state={random_state})",
