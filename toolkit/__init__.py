@@ -22,8 +22,8 @@ _LAZY = {
     "find_error_patterns": "toolkit.analysis.patterns",
     "error_sample": "toolkit.analysis.tags",
     "rank_error_tags": "toolkit.analysis.tags",
-    "Diagnosis": "toolkit.analysis.diagnose",
-    "diagnose": "toolkit.analysis.diagnose",
+    "Diagnosis": "toolkit.diagnosis",
+    "diagnose": "toolkit.diagnosis",
     "ErrorClusters": "toolkit.analysis.clusters",
     "cluster_errors": "toolkit.analysis.clusters",
     "out_of_sample_proba": "toolkit.analysis.labels",
@@ -65,7 +65,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.analysis.chain import Stage, analyze_chain
     from toolkit.analysis.clusters import ErrorClusters, cluster_errors
-    from toolkit.analysis.diagnose import Diagnosis, diagnose
+    from toolkit.diagnosis import Diagnosis, diagnose
     from toolkit.analysis.labeling import labeling_queue
     from toolkit.analysis.labels import find_label_issues, out_of_sample_proba
     from toolkit.analysis.metrics import Metrics, compute_metrics

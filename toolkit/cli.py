@@ -156,7 +156,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from toolkit.analysis.diagnose import diagnose
+    from toolkit import diagnose
 
     progress = _Progress()
     p = _predictions(args)
@@ -180,10 +180,10 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         print(m.baselines.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if diagnosis.error_patterns is not None and len(diagnosis.error_patterns):
         print("Top error patterns (points of error each could remove):")
-        for row in diagnosis.error_patterns.head(5).itertuples():
+        for row in diagnosis.error_patterns.table.head(5).itertuples():
             print(f"  {row.gain_pp:5.2f} pp  {row.errors:>6,} of {row.n:>7,}  {row.pattern}")
     if diagnosis.label_issues is not None:
-        flagged = int(diagnosis.label_issues["is_issue"].sum())
+        flagged = int(diagnosis.label_issues.table["is_issue"].sum())
         print(f"Label issues: {flagged:,} rows whose given label looks wrong")
     for name, reason in diagnosis.skipped.items():
         if reason != "not requested":
@@ -263,17 +263,18 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
 
 
 def _cmd_error_sample(args: argparse.Namespace) -> int:
-    from toolkit.analysis.tags import error_sample
+    from toolkit import error_sample
 
     p = _predictions(args)
     sample = error_sample(p, n=args.n, random_state=args.random_state)
-    sample[ERROR_RATE_COLUMN] = sample.attrs["error_rate"]
+    sheet = sample.to_frame()
+    sheet[ERROR_RATE_COLUMN] = sample.error_rate
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sample.to_csv(out, index=False)
+    sheet.to_csv(out, index=False)
     print(
-        f"Wrote {len(sample)} of {sample.attrs['n_errors']} errors "
-        f"(error rate {sample.attrs['error_rate']:.2%}) to {out}. Fill the 'tags' column "
+        f"Wrote {len(sheet)} of {sample.n_errors} errors "
+        f"(error rate {sample.error_rate:.2%}) to {out}. Fill the 'tags' column "
         f"(several tags separated by ';'), then run: toolkit rank-tags {out}"
     )
     return EXIT_OK
@@ -292,14 +293,14 @@ def _cmd_rank_tags(args: argparse.Namespace) -> int:
     rates = frame[ERROR_RATE_COLUMN].dropna().unique()
     if len(rates) != 1:
         raise InputFileError(f"column {ERROR_RATE_COLUMN!r} must hold one value, got {rates[:5]}")
-    table = rank_tag_values(frame[args.tags].tolist(), float(rates[0]), sep=args.sep)
+    ranking = rank_tag_values(frame[args.tags].tolist(), float(rates[0]), sep=args.sep)
     if args.out:
-        table.to_csv(args.out, index=False)
+        ranking.table.to_csv(args.out, index=False)
     print(
-        f"{table.attrs['n_reviewed']} reviewed errors ({table.attrs['n_untagged']} untagged), "
-        f"overall error rate {table.attrs['error_rate']:.2%}. Points of error each tag holds:"
+        f"{ranking.n_reviewed} reviewed errors ({ranking.n_untagged} untagged), "
+        f"overall error rate {ranking.error_rate:.2%}. Points of error each tag holds:"
     )
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit.analysis.diagnose import diagnose
+from toolkit.diagnosis import diagnose
 from toolkit.analysis.metrics import compute_metrics
 from toolkit.data import Predictions
 from toolkit.datasets.adult import ADULT_TARGET, load_adult
@@ -229,7 +229,7 @@ def run_demo(
     diagnosis.to_html(html_path, title=f"toolkit demo: {best.replace('_', ' ')} on UCI Adult")
     log_to_run(chosen["run_id"], diagnosis=diagnosis, tracking_uri=uri)
     echo("\nSummary:")
-    from toolkit.report.render import summary_sentences
+    from toolkit.report import summary_sentences
 
     for sentence in summary_sentences(diagnosis)[:5]:
         echo(f"  {sentence}")
@@ -243,9 +243,9 @@ def run_demo(
 
 
 def _print_findings(diagnosis: Any, echo: Any) -> None:
-    slices = diagnosis.slices
+    slices = diagnosis.slices.table
     flagged = slices[slices["flagged"]].sort_values("gap_pp", ascending=False)
-    overall = slices.attrs["overall_error_rate"]
+    overall = diagnosis.slices.overall_error_rate
     echo(
         f"\nError rate {overall:.2%}. Slices significantly worse than the rest "
         f"(BH q < 0.05), of {len(slices)} tested:"
@@ -255,9 +255,9 @@ def _print_findings(diagnosis: Any, echo: Any) -> None:
             f"  {row.slice:<32} n={row.n:>6,}  error {row.error_rate:6.2%} "
             f"[{row.ci_low:.2%}, {row.ci_high:.2%}]  {row.gap_pp:+.1f} pp"
         )
-    patterns = diagnosis.error_patterns
+    patterns = diagnosis.error_patterns.table
     echo(
-        f"\nTop error patterns ({patterns.attrs['n_tested']:,} conjunctions tested; "
+        f"\nTop error patterns ({diagnosis.error_patterns.n_tested:,} conjunctions tested; "
         "ranked by the points of error fixing them could remove):"
     )
     for row in patterns.head(10).itertuples():

@@ -1,0 +1,139 @@
+"""What a section shows beyond its tables: figures, bars, notes (the report layer's part).
+
+:data:`VIEWS` maps a section name to a function of (result, diagnosis) that returns the
+extra template context of that section's own template (``sections/<name>.html.j2``).
+A section with tables only needs neither.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.report.cells import fmt
+
+__all__ = ["VIEWS"]
+
+
+def _metrics(m: Any, d: Any) -> dict[str, Any]:
+    from toolkit.report.figures import calibration_axes, to_svg
+
+    calibration = None if m.calibration is None else to_svg(calibration_axes(m.calibration))
+    return {
+        "confusion": _confusion(m),
+        "calibration": calibration,
+        "notes": {str(k): str(v) for k, v in m.notes.items()},
+    }
+
+
+def _confusion(m: Any) -> dict[str, Any] | None:
+    if m.confusion is None or len(m.confusion) > 30:
+        return None
+    matrix = m.confusion.to_numpy()
+    peak = max(int(matrix.max()), 1)
+    return {
+        "labels": [str(c) for c in m.confusion.index],
+        "rows": [
+            [
+                {"count": f"{int(v):,}", "alpha": round(0.85 * int(v) / peak, 3), "diag": i == j}
+                for j, v in enumerate(row)
+            ]
+            for i, row in enumerate(matrix)
+        ],
+    }
+
+
+def _patterns(result: Any, d: Any, limit: int = 20) -> dict[str, Any]:
+    patterns = result.table
+    if not len(patterns):
+        return {"bars": []}
+    top = patterns.head(limit)
+    scale = max(float(top["cumulative_gain_pp"].max()), 1e-9)
+    bars = [
+        {
+            "pattern": str(row["pattern"]),
+            "gain": f"{row['gain_pp']:.2f}",
+            "cumulative": f"{row['cumulative_gain_pp']:.2f}",
+            "width": round(100 * float(row["gain_pp"]) / scale, 2),
+            "cum_width": round(100 * float(row["cumulative_gain_pp"]) / scale, 2),
+        }
+        for _, row in top.iterrows()
+    ]
+    return {"bars": bars}
+
+
+def _clusters(clusters: Any, d: Any) -> dict[str, Any]:
+    from toolkit.report.figures import error_map_axes, to_png_data_uri
+
+    points = clusters.figure_data()
+    # regression has no class: colour the map by one group
+    classes = (
+        points["class"] if points["class"].notna().any() else pd.Series("rows", index=points.index)
+    )
+    figure = to_png_data_uri(
+        error_map_axes(
+            points[["x", "y"]].to_numpy(dtype=float),
+            classes.astype(str).to_numpy(),
+            points["error"].to_numpy(dtype=bool),
+            points["cluster"].to_numpy(dtype=np.int64),
+        )
+    )
+    return {
+        "error_map": figure,
+        "noise": f"{clusters.n_noise:,} rows in no cluster ({clusters.noise_errors:,} errors)",
+        "representation": str(clusters.params.get("representation", "")),
+    }
+
+
+def _label_issues(issues: Any, d: Any) -> dict[str, Any]:
+    return {"n_issues": int(issues.table["is_issue"].astype(bool).sum())}
+
+
+def _chain(chain: Any, d: Any) -> dict[str, Any]:
+    return {"note": _chain_note(chain.summary()), "shapley": _shapley_bars(chain.table)}
+
+
+def _shapley_bars(chain: pd.DataFrame) -> list[dict[str, Any]]:
+    if "shapley_pp" not in chain.columns:
+        return []
+    single = chain[chain["kind"] == "single"].dropna(subset=["shapley_pp"])
+    if not len(single):
+        return []
+    scale = max(float(single["shapley_pp"].abs().max()), 1e-9)
+    return [
+        {
+            "stage": str(row["stage"]),
+            "value": f"{row['shapley_pp']:+.2f}",
+            "share": fmt(row.get("shapley_share"), "pct"),
+            "width": round(100 * abs(float(row["shapley_pp"])) / scale, 2),
+        }
+        for _, row in single.iterrows()
+    ]
+
+
+def _chain_note(summary: dict[str, Any]) -> str | None:
+    measured, independent = summary.get("system_score"), summary.get("independence_estimate")
+    if measured is None:
+        return None
+    text = f"Measured system {summary.get('metric', 'score')}: {fmt(measured)}"
+    if independent is not None and not (isinstance(independent, float) and math.isnan(independent)):
+        gap = float(measured) - float(independent)
+        how = "errors overlap" if gap > 0 else "errors compound" if gap < 0 else "as if independent"
+        text += (
+            f"; if stage errors were independent: {fmt(independent)} "
+            f"(product of stage scores; {100 * gap:+.1f} points: {how})"
+        )
+    return text + "."
+
+
+VIEWS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "metrics": _metrics,
+    "error_patterns": _patterns,
+    "clusters": _clusters,
+    "label_issues": _label_issues,
+    "chain": _chain,
+}
