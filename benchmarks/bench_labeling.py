@@ -80,7 +80,7 @@ def simulate(X_pool, y_pool, X_test, y_test, *, strategy, seed, start, batch, st
                 labeled=lab,
                 random_state=seed,
             )
-            new = q["id"].to_numpy(dtype=np.int64)
+            new = q.table["id"].to_numpy(dtype=np.int64)
         labeled = np.concatenate([labeled, new])
 
 

@@ -7,7 +7,7 @@ side by side with the `sliceline` package in the same run.
    (16,281 rows); patterns are searched over all 14 feature columns. For each planted
    slice and seed, the prediction is flipped on ~85% of the slice's rows (seeded).
    ``find_error_patterns(p, random_state=seed)`` then searches; each returned pattern's
-   rows are rebuilt from its ``conditions`` with ``condition_mask``. A hit is a pattern
+   rows are rebuilt from its ``conditions`` (a ``Pattern``). A hit is a pattern
    in the top 3 whose rows have Jaccard >= 0.8 with the planted slice.
    ``sliceline.Slicefinder`` runs on the same binned data (each column binned by
    ``toolkit``'s ``bin_column``, its bin labels used as categorical values), ``errors =
@@ -301,17 +301,6 @@ def binned_labels(features: Any) -> Any:
     return out
 
 
-def pattern_mask(frame: Any, conditions: list[dict[str, Any]]) -> Any:
-    import numpy as np
-
-    from toolkit.analysis.binning import condition_mask
-
-    mask = np.ones(len(frame), dtype=bool)
-    for condition in conditions:
-        mask &= condition_mask(frame, condition)
-    return mask
-
-
 def jaccard(a: Any, b: Any) -> float:
     union = int((a | b).sum())
     return int((a & b).sum()) / union if union else 0.0
@@ -333,6 +322,7 @@ def planted_recovery(cache: Path, seeds: list[int], with_sliceline: bool) -> lis
 
     import toolkit as tk
     from toolkit.analysis.binning import bin_column
+    from toolkit.analysis.conditions import Condition, Pattern
 
     if with_sliceline:
         guard_for_sliceline()
@@ -345,10 +335,11 @@ def planted_recovery(cache: Path, seeds: list[int], with_sliceline: bool) -> lis
         resolved = []
         for c in conditions:
             if c["op"] == "bin":  # exactly one of toolkit's numeric bins
-                c = age.conditions[age.labels.index(c["value"])]
-            resolved.append(c)
-        planted = pattern_mask(features, resolved)
-        label = " ∧ ".join(_condition_text(c) for c in resolved)
+                resolved.append(age.conditions[age.labels.index(c["value"])])
+            else:
+                resolved.append(Condition.from_dict(c))
+        plant = Pattern(tuple(resolved))
+        planted, label = plant.mask(features), plant.label
         for seed in seeds:
             rng = np.random.default_rng(seed)
             flip = planted & (rng.random(len(features)) < FLIP_RATE)
@@ -356,9 +347,9 @@ def planted_recovery(cache: Path, seeds: list[int], with_sliceline: bool) -> lis
             pred = np.where(flip, other, y_pred).astype(object)
             p = tk.Predictions(y_true, pred, features=features)
             start = time.perf_counter()
-            found = tk.find_error_patterns(p, random_state=seed)
+            found = tk.find_error_patterns(p, random_state=seed).table
             ours_s = time.perf_counter() - start
-            masks = [pattern_mask(features, conds) for conds in found["conditions"]]
+            masks = [pattern.mask(features) for pattern in found["conditions"]]
             hit, best, best_rank = first_hit(masks, planted)
             row = {
                 "plant": name,
@@ -388,13 +379,6 @@ def planted_recovery(cache: Path, seeds: list[int], with_sliceline: bool) -> lis
             line = f"    {name}, seed {seed}: {_recovery_cells(row, with_sliceline)}"
             print(line, file=sys.stderr, flush=True)
     return rows
-
-
-def _condition_text(c: dict[str, Any]) -> str:
-    if c["op"].startswith("in "):
-        lo, hi = c["value"]
-        return f"{c['column']} ∈ {c['op'][3]}{lo:g}, {hi:g}{c['op'][4]}"
-    return f"{c['column']} = {c['value']}"
 
 
 # --------------------------------------------------------------------------- worker
@@ -491,8 +475,8 @@ def worker(mode: str, key: str, rows: int, cache: Path) -> dict[str, Any]:
     info["times"], info["cpu"] = times, cpu
     if mode == "ours":
         info["found"] = len(result)
-        info["top"] = result["pattern"].iloc[0] if len(result) else "(none)"
-        masks = [pattern_mask(features, c) for c in result["conditions"][:TOP_HIT]]
+        info["top"] = result.table["pattern"].iloc[0] if len(result) else "(none)"
+        masks = [result.mask(i, features) for i in range(min(TOP_HIT, len(result)))]
     else:
         info["found"] = int(result.top_slices_.shape[0])
         top = sliceline_top(result, x_binned, TOP_HIT)

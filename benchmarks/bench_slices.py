@@ -246,7 +246,7 @@ def worker(mode: str, rows: int, trace: bool) -> dict[str, Any]:
         result = call()
         times.append(time.perf_counter() - start)
         if mode.startswith("slices"):
-            info["slices"] = len(result)
+            info["slices"] = len(result.table)  # a SliceMetrics
         elif mode.startswith("groupby"):
             info["slices"] = sum(len(g) for g in result)
         del result

@@ -37,7 +37,9 @@ def main(out_dir: str = "reports") -> None:
     patterns = tk.find_error_patterns(p)
     print("\nTop error patterns by points of error:")
     print(
-        patterns[["pattern", "errors", "error_rate", "gain_pp", "cumulative_gain_pp", "confirmed"]]
+        patterns.table[
+            ["pattern", "errors", "error_rate", "gain_pp", "cumulative_gain_pp", "confirmed"]
+        ]
         .head(8)
         .round(3)
         .to_string(index=False)

@@ -101,15 +101,13 @@ def main() -> None:
         "education": education_band(test["education_num"]),
         "occupation": test["occupation"].to_numpy(),  # NaN where the census has "?"
     }
-    table = analyze_chain(
+    result = analyze_chain(
         stages, test, test["income"], oracles=oracles, n_boot=1000, random_state=SEED
     )
-    summary = table.attrs
+    table = result.table
 
     with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print(
-            f"Adult test split: {len(test):,} rows; system accuracy {summary['system_score']:.4f}"
-        )
+        print(f"Adult test split: {len(test):,} rows; system accuracy {result.system_score:.4f}")
         print("\nOne stage replaced by its oracle (later stages re-run):")
         print(
             table.loc[
@@ -135,18 +133,18 @@ def main() -> None:
                 ["replaced", "n", "system_score_with_oracle", "gain_pp", "step_gain_pp"],
             ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
         )
-        gap = summary["independence_gap_pp"]
+        gap = result.independence_gap_pp
         print(
-            f"\nIf stage errors were independent: {summary['independence_estimate']:.4f} "
-            f"(product of stage scores); measured {summary['system_score']:.4f} "
+            f"\nIf stage errors were independent: {result.independence_estimate:.4f} "
+            f"(product of stage scores); measured {result.system_score:.4f} "
             f"({gap:+.1f} points: errors {'overlap' if gap > 0 else 'compound'})."
         )
         trace = trace_chain_errors(stages, test, test["income"], oracles=oracles)
         print(
-            f"\nWhere the {trace.attrs['n_errors']:,} system errors start "
-            f"(rows with both oracles: {trace.attrs['n']:,}):"
+            f"\nWhere the {trace.n_errors:,} system errors start "
+            f"(rows with both oracles: {trace.n:,}):"
         )
-        print(trace.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(trace.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\n({time.perf_counter() - started:.1f} s)")
 
 

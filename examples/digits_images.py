@@ -51,7 +51,8 @@ def main(out_dir: str = "reports") -> None:
             f"  cluster {row.cluster}: {row.errors} of {row.n} wrong ({row.error_rate:.1%}, "
             f"{row.gain_pp:.2f} pp, stability {row.stability:.2f}); {row.description}"
         )
-    issues = d.label_issues[d.label_issues["is_issue"]]
+    issues = d.label_issues.table
+    issues = issues[issues["is_issue"]]
     found = [row for row in FLIPPED if row in set(issues["id"])]
     print(f"\n{len(issues)} label issues; flipped rows found: {found} of {FLIPPED}")
     print(issues.head(5).to_string(index=False))

@@ -68,7 +68,7 @@ def main(out_dir: str = "reports") -> None:
     picks = {"random": rng.choice(pool_rows.index.to_numpy(), BUDGET, replace=False)}
     for strategy in ("margin", "hybrid"):
         queue = tk.labeling_queue(pool, budget=BUDGET, strategy=strategy, labeled=seen)
-        picks[strategy] = queue["id"].to_numpy()
+        picks[strategy] = queue.table["id"].to_numpy()
         if strategy == "margin":
             sheet = annotation_frame(queue, pool_rows.reset_index(names="row"), id="row")
             path = Path(out_dir) / "label_queue.csv"

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.analysis.binning import bin_column, condition_mask, format_number
+from toolkit.analysis.binning import ColumnBins, bin_column
+from toolkit.analysis.conditions import Condition, format_number
+from toolkit.exceptions import InvalidValueError, ToolkitTypeError
 
 
 def mask_from_label(values: pd.Series, column: str, label: str) -> np.ndarray:
@@ -48,10 +50,11 @@ def assert_labels_and_conditions_describe_codes(values, column: str, bins) -> No
     assert bins.codes.min() >= 0, "a row fell into no bin"
     assert len(bins.labels) == len(bins.conditions) == bins.n_bins
     for j, (label, condition) in enumerate(zip(bins.labels, bins.conditions)):
+        assert label == condition.label
         in_bin = bins.codes == j
         assert in_bin.any(), f"empty bin {label!r}"
         np.testing.assert_array_equal(mask_from_label(series, column, label), in_bin, label)
-        np.testing.assert_array_equal(condition_mask(frame, condition), in_bin, label)
+        np.testing.assert_array_equal(condition.mask(frame), in_bin, label)
 
 
 # ---------------------------------------------------------------- numeric cuts
@@ -64,7 +67,7 @@ def test_integer_quantile_cuts_by_hand():
     assert b.kind == "numeric"
     assert b.labels == ["x < 25", "x ∈ [25, 50)", "x ∈ [50, 75)", "x ≥ 75"]
     assert np.bincount(b.codes).tolist() == [24, 25, 25, 26]
-    assert b.conditions == [
+    assert [c.to_dict() for c in b.conditions] == [
         {"column": "x", "op": "<", "value": 25.0},
         {"column": "x", "op": "in [)", "value": [25.0, 50.0]},
         {"column": "x", "op": "in [)", "value": [50.0, 75.0]},
@@ -104,10 +107,10 @@ def test_small_values_round_to_three_significant_digits():
 def _cut_points(b) -> list[float]:
     points = []
     for c in b.conditions:
-        if c["op"] in ("<", "<=", ">", ">=", "=="):
-            points.append(c["value"])
-        elif c["op"].startswith("in "):
-            points.extend(c["value"])
+        if c.op in ("<", "<=", ">", ">=", "=="):
+            points.append(c.value)
+        elif c.op.startswith("in "):
+            points.extend(c.value)
     return sorted(set(points))
 
 
@@ -155,8 +158,13 @@ def test_point_mass_gets_its_own_bin():
         "capital_gain ≥ 30",
     ]
     assert np.bincount(b.codes).tolist() == [60, 9, 10, 10, 11]
-    assert b.conditions[0] == {"column": "capital_gain", "op": "==", "value": 0.0}
-    assert b.conditions[1] == {"column": "capital_gain", "op": "in ()", "value": [0.0, 10.0]}
+    assert b.conditions[0] == Condition("capital_gain", "==", 0.0)
+    assert b.conditions[1] == Condition("capital_gain", "in ()", (0.0, 10.0))
+    assert b.conditions[1].to_dict() == {
+        "column": "capital_gain",
+        "op": "in ()",
+        "value": [0.0, 10.0],
+    }
     assert_labels_and_conditions_describe_codes(values, "capital_gain", b)
 
 
@@ -212,7 +220,8 @@ def test_missing_numeric_values_form_their_own_bin():
     values = pd.Series([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, np.nan])
     b = bin_column(values, "x", bins=2)
     assert b.labels[-1] == "x = (missing)"
-    assert b.conditions[-1] == {"column": "x", "op": "is missing", "value": None}
+    assert b.conditions[-1].to_dict() == {"column": "x", "op": "is missing", "value": None}
+    assert b.conditions[-1].label == "x = (missing)"
     assert np.flatnonzero(b.codes == b.n_bins - 1).tolist() == [2, 7]
     assert_labels_and_conditions_describe_codes(values, "x", b)
 
@@ -241,7 +250,7 @@ def test_categorical_values_sorted_with_missing_last():
     assert b.kind == "categorical"
     assert b.labels == ["g = a", "g = b", "g = c", "g = (missing)"]
     assert b.codes.tolist() == [1, 0, 3, 2, 0]
-    assert b.conditions[0] == {"column": "g", "op": "==", "value": "a"}
+    assert b.conditions[0] == Condition("g", "==", "a")
     assert_labels_and_conditions_describe_codes(values, "g", b)
 
 
@@ -274,10 +283,11 @@ def test_many_categories_are_grouped_as_other():
     b = bin_column(values, "g", max_categories=3)
     assert b.labels == ["g = a", "g = b", "g = (other)", "g = (missing)"]
     assert np.bincount(b.codes).tolist() == [5, 4, 6, 2]
-    assert b.conditions[2] == {"column": "g", "op": "not in", "value": ["a", "b"]}
+    assert b.conditions[2].to_dict() == {"column": "g", "op": "not in", "value": ["a", "b"]}
+    assert b.conditions[2].label == "g = (other)"  # the label, not "g ∉ {a, b}"
     frame = pd.DataFrame({"g": values})
     for j, condition in enumerate(b.conditions):
-        np.testing.assert_array_equal(condition_mask(frame, condition), b.codes == j)
+        np.testing.assert_array_equal(condition.mask(frame), b.codes == j)
     # (other) holds exactly the rows whose value is present and not kept
     other = values.notna() & ~values.isin(["a", "b"])
     np.testing.assert_array_equal(b.codes == 2, other.to_numpy())
@@ -287,19 +297,20 @@ def test_numeric_categories_grouped_as_other():
     values = pd.Series([1, 1, 1, 2, 2, 3, 4])
     b = bin_column(values, "x", bins=10, max_categories=2)
     assert b.labels == ["x = 1", "x = (other)"]
+    assert b.conditions[1].to_dict() == {"column": "x", "op": "not in", "value": [1]}
     frame = pd.DataFrame({"x": values})
     for j, condition in enumerate(b.conditions):
-        np.testing.assert_array_equal(condition_mask(frame, condition), b.codes == j)
+        np.testing.assert_array_equal(condition.mask(frame), b.codes == j)
 
 
-# ---------------------------------------------------------------- condition_mask
+# ---------------------------------------------------------------- conditions on new data
 
 
-def test_condition_mask_applies_to_new_data():
+def test_conditions_apply_to_new_data():
     # conditions learned on one sample select by the same rule on another
     b = bin_column(np.arange(1, 101), "x", bins=4)
     new = pd.DataFrame({"x": [0, 24, 25, 49.5, 50, 74, 75, 1000, np.nan]})
-    masks = [condition_mask(new, c).tolist() for c in b.conditions]
+    masks = [c.mask(new).tolist() for c in b.conditions]
     assert masks == [
         [True, True, False, False, False, False, False, False, False],
         [False, False, True, True, False, False, False, False, False],
@@ -308,9 +319,39 @@ def test_condition_mask_applies_to_new_data():
     ]
 
 
-def test_condition_mask_rejects_unknown_op():
-    with pytest.raises(ValueError, match="unknown condition op"):
-        condition_mask(pd.DataFrame({"x": [1]}), {"column": "x", "op": "~", "value": 1})
+def test_labels_follow_the_conditions_when_empty_bins_are_dropped():
+    # 5 bins of 0..9 with a mass at 0 (50% of rows): the segment below 0 is empty
+    values = np.array([0] * 10 + list(range(1, 11)), dtype=float)
+    b = bin_column(values, "x", bins=5)
+    assert b.labels == [c.label for c in b.conditions]
+    assert b.labels[0] == "x = 0"
+    assert b == ColumnBins("x", "numeric", b.codes, b.conditions)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"bins": 1}, InvalidValueError, r"bin_column: bins must be an int in \[2, inf\), got 1"),
+        ({"bins": 0}, InvalidValueError, "bins"),
+        ({"bins": 2.5}, ToolkitTypeError, "bins"),
+        ({"bins": True}, ToolkitTypeError, "bins"),
+        ({"max_categories": 0}, InvalidValueError, "max_categories"),
+        ({"max_categories": "5"}, ToolkitTypeError, "max_categories"),
+    ],
+)
+def test_bad_parameters_name_the_problem(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        bin_column(np.arange(10), "x", **kwargs)
+
+
+def test_bad_values_and_column_types():
+    with pytest.raises(ToolkitTypeError, match="values"):
+        bin_column("abc", "x")
+    with pytest.raises(ToolkitTypeError, match="column"):
+        bin_column([1, 2, 3], 3)
 
 
 # ---------------------------------------------------------------- format_number

@@ -12,21 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPORT_SECTIONS
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
-SECTIONS = [
-    "summary",
-    "metrics",
-    "classes",
-    "calibration",
-    "slices",
-    "patterns",
-    "clusters",
-    "label-issues",
-    "labeling-queue",
-    "chain",
-    "run",
-]
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -85,7 +73,7 @@ def test_demo_report_opens_offline_with_no_request_and_no_console_error(tmp_path
         started = time.perf_counter()
         page.goto(url, wait_until="load")
         load_s = time.perf_counter() - started
-        for section in SECTIONS:
+        for section in REPORT_SECTIONS:
             assert page.locator(f"section#{section}").count() == 1, section
         assert page.locator("section#summary p").count() >= 2
         # the demo runs every analysis but the chain: each section shows its content

@@ -3,7 +3,9 @@ partial oracles, callable metrics, the error trace and every validation branch."
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 
 import numpy as np
 import pandas as pd
@@ -12,9 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from toolkit._json import frame_records, json_safe
+from toolkit._result import Result
 from toolkit.analysis.chain import (
     CHAIN_COLUMNS,
     TRACE_COLUMNS,
+    ChainAnalysis,
+    ChainErrorTrace,
     Stage,
     StageError,
     analyze_chain,
@@ -67,7 +73,8 @@ def test_three_stage_chain_every_subset_written_out_by_hand(hand_made):
     #   b: 1/3·0.3 + 1/6·(0.9-0.7) + 1/6·(1-1) + 1/3·(1-1)            = 0.1333
     #   c: 1/3·0.4 + 1/6·(1-0.7)   + 1/6·(1-0.9) + 1/3·(1-0.9)        = 0.2333
     # Sum 0.4 = 1 - 0.6; shares 1/12, 4/12, 7/12.
-    t = analyze_chain(stages, x, y, oracles=oracles, n_boot=200)
+    result = analyze_chain(stages, x, y, oracles=oracles, n_boot=200)
+    t = result.table
     assert list(t.columns) == CHAIN_COLUMNS
     assert t["stage"].tolist() == ["a", "b", "c"] * 2
     assert t["kind"].tolist() == ["single"] * 3 + ["cumulative"] * 3
@@ -90,28 +97,29 @@ def test_three_stage_chain_every_subset_written_out_by_hand(hand_made):
     # errors start at a on rows 0, 1, at b on row 2, at c on row 3
     assert single["errors_started"].tolist() == [2, 1, 1]
     np.testing.assert_allclose(single["share_of_errors_started"], [0.5, 0.25, 0.25])
-    assert t.attrs["system_score"] == pytest.approx(0.6)
-    assert t.attrs["n_errors_traced"] == 4 and t.attrs["n_complete"] == 10
-    assert t.attrs["stages_without_oracle"] == []
+    assert result.system_score == pytest.approx(0.6)
+    assert result.n_errors_traced == 4 and result.n_complete == 10
+    assert result.stages_without_oracle == ()
     # every stage run once per distinct upstream: a 1, b 2 (a or its oracle), c 4
-    assert t.attrs["stage_calls"] == 7
+    assert result.stage_calls == 7
 
 
 def test_overlapping_errors_make_the_independence_estimate_too_pessimistic(hand_made):
     # row 1 is wrong at a and at b: product 0.8·0.8·0.9 = 0.576 < measured 0.6
-    t = analyze_chain(*hand_made[:3], oracles=hand_made[3], n_boot=0)
-    assert t.attrs["independence_estimate"] == pytest.approx(0.576)
-    assert t.attrs["independence_gap_pp"] == pytest.approx(2.4)
+    result = analyze_chain(*hand_made[:3], oracles=hand_made[3], n_boot=0)
+    assert result.independence_estimate == pytest.approx(0.576)
+    assert result.independence_gap_pp == pytest.approx(2.4)
 
 
 def test_compounding_errors_make_the_independence_estimate_too_optimistic():
     # errors on different rows: a {0}, b {1, 2}, c {3, 4}; each stage alone 0.9, 0.8, 0.8
     stages, x, y, oracles = three_stages(100, {0}, {1, 2}, {3, 4})
-    t = analyze_chain(stages, x, y, oracles=oracles, n_boot=0)
+    result = analyze_chain(stages, x, y, oracles=oracles, n_boot=0)
+    t = result.table
     np.testing.assert_allclose(t["stage_score"].iloc[:3], [0.9, 0.8, 0.8])
-    assert t.attrs["system_score"] == pytest.approx(0.5)  # 1 - (1 + 2 + 2) / 10
-    assert t.attrs["independence_estimate"] == pytest.approx(0.9 * 0.8 * 0.8)  # 0.576
-    assert t.attrs["independence_gap_pp"] == pytest.approx(-7.6)
+    assert result.system_score == pytest.approx(0.5)  # 1 - (1 + 2 + 2) / 10
+    assert result.independence_estimate == pytest.approx(0.9 * 0.8 * 0.8)  # 0.576
+    assert result.independence_gap_pp == pytest.approx(-7.6)
     assert t["errors_started"].iloc[:3].tolist() == [10, 20, 20]
 
 
@@ -124,20 +132,23 @@ def test_a_stage_can_use_any_earlier_output_and_recover_from_upstream_errors():
     ]
     oracles = {"coarse": x, "parity": x % 2}
     trace = trace_chain_errors(stages, x, x % 2, oracles=oracles)
-    assert list(trace.columns) == TRACE_COLUMNS
-    assert trace["errors_started"].tolist() == [0, 0, 1]
-    assert trace["recovered"].tolist() == [1, 0, 0]  # coarse wrong on row 0, system right
-    assert trace.attrs == {"n": 8, "n_errors": 1}
-    t = analyze_chain(stages, x, x % 2, oracles=oracles, n_boot=0)
+    assert isinstance(trace, ChainErrorTrace)
+    assert list(trace.table.columns) == TRACE_COLUMNS
+    assert trace.table["errors_started"].tolist() == [0, 0, 1]
+    assert trace.table["recovered"].tolist() == [1, 0, 0]  # coarse wrong on row 0, system right
+    assert (trace.n, trace.n_errors) == (8, 1)
+    assert trace.to_dict() == {"n": 8, "n_errors": 1, "table": frame_records(trace.table)}
+    t = analyze_chain(stages, x, x % 2, oracles=oracles, n_boot=0).table
     assert t["gain_pp"].iloc[0] == 0  # a perfect coarse stage would change nothing
 
 
 def test_partial_oracles_are_scored_on_the_rows_that_have_them():
     stages, x, y, oracles = three_stages(200, {0, 1}, {1, 2}, {3})
-    full = analyze_chain(stages, x, y, oracles=oracles, n_boot=500)
+    full = analyze_chain(stages, x, y, oracles=oracles, n_boot=500).table
     known = x < 40  # e.g. 40 human translations of 200
     partial_b = np.where(known, oracles["b"], np.nan)
-    t = analyze_chain(stages, x, y, oracles={"a": oracles["a"], "b": partial_b}, n_boot=500)
+    result = analyze_chain(stages, x, y, oracles={"a": oracles["a"], "b": partial_b}, n_boot=500)
+    t = result.table
     assert t["n"].tolist() == [200, 40, 200, 200, 40, 40]
     # on the 40 rows the rates are those of the full data (rows cycle through x mod 10)
     np.testing.assert_allclose(t["gain_pp"], full["gain_pp"])
@@ -145,8 +156,8 @@ def test_partial_oracles_are_scored_on_the_rows_that_have_them():
     width = (t["ci_high"] - t["ci_low"]).iloc[1]
     full_width = (full["ci_high"] - full["ci_low"]).iloc[1]
     assert width > 1.5 * full_width  # ~sqrt(5) times wider with 5 times fewer rows
-    assert t.attrs["n_complete"] == 40 and t.attrs["n_errors_traced"] == 16
-    assert "partial_oracles" in t.attrs["notes"]
+    assert result.n_complete == 40 and result.n_errors_traced == 16
+    assert "partial_oracles" in result.notes
 
 
 def test_partial_oracle_as_a_masked_array_or_none_keeps_integer_outputs():
@@ -160,8 +171,8 @@ def test_partial_oracle_as_a_masked_array_or_none_keeps_integer_outputs():
     stages[1] = Stage("b", record)
     masked = np.ma.masked_array(oracles["a"], mask=x >= 10)
     with_none = [int(v) if v < 10 else None for v in x]
-    a = analyze_chain(stages, x, y, oracles={"a": masked}, n_boot=0)
-    b = analyze_chain(stages, x, y, oracles={"a": with_none}, n_boot=0)
+    a = analyze_chain(stages, x, y, oracles={"a": masked}, n_boot=0).table
+    b = analyze_chain(stages, x, y, oracles={"a": with_none}, n_boot=0).table
     pd.testing.assert_frame_equal(a, b)
     assert a["n"].tolist() == [10, 20, 10, 10]
     assert all(np.issubdtype(d, np.integer) for d in seen)  # oracle rows plugged as ints
@@ -173,7 +184,7 @@ def test_callable_metric_matches_the_named_one_and_its_direction_sets_the_sign(h
     accuracy = analyze_chain(
         stages, x, y, oracles=oracles, n_boot=100, metric=lambda t, p: np.mean(t == p)
     )
-    pd.testing.assert_frame_equal(named, accuracy, check_like=False)
+    pd.testing.assert_frame_equal(named.table, accuracy.table, check_like=False)
     errors = analyze_chain(
         stages,
         x,
@@ -183,12 +194,13 @@ def test_callable_metric_matches_the_named_one_and_its_direction_sets_the_sign(h
         metric=lambda t, p: np.mean(t != p),
         greater_is_better=False,
     )
-    np.testing.assert_allclose(errors["gain_pp"], named["gain_pp"])
-    np.testing.assert_allclose(errors["ci_low"], named["ci_low"])
-    np.testing.assert_allclose(errors["shapley_pp"], named["shapley_pp"])
-    np.testing.assert_allclose(errors["system_score"], 1 - named["system_score"])
-    assert errors.attrs["greater_is_better"] is False
-    assert named.attrs["metric"] == "accuracy" and accuracy.attrs["metric"] == "<lambda>"
+    e, t = errors.table, named.table
+    np.testing.assert_allclose(e["gain_pp"], t["gain_pp"])
+    np.testing.assert_allclose(e["ci_low"], t["ci_low"])
+    np.testing.assert_allclose(e["shapley_pp"], t["shapley_pp"])
+    np.testing.assert_allclose(e["system_score"], 1 - t["system_score"])
+    assert errors.greater_is_better is False
+    assert named.metric == "accuracy" and accuracy.metric == "<lambda>"
 
 
 @pytest.mark.parametrize(
@@ -211,9 +223,9 @@ def test_vectorised_named_metrics_agree_with_scikit_learn_on_every_replicate(nam
     ours = analyze_chain(stages, None, labels[x], metric=name, **kwargs)
     theirs = analyze_chain(stages, None, labels[x], metric=sk, **kwargs)
     cols = ["system_score", "system_score_with_oracle", "gain_pp", "ci_low", "ci_high"]
-    np.testing.assert_allclose(ours[cols], theirs[cols], atol=1e-12)
-    assert ours.attrs["independence_estimate"] is None  # not an accuracy
-    assert "independence_estimate" in ours.attrs["notes"]
+    np.testing.assert_allclose(ours.table[cols], theirs.table[cols], atol=1e-12)
+    assert ours.independence_estimate is None  # not an accuracy
+    assert "independence_estimate" in ours.notes
 
 
 def test_regression_metric_lower_is_better_gives_positive_gains():
@@ -222,11 +234,12 @@ def test_regression_metric_lower_is_better_gives_positive_gains():
         Stage("scale", lambda v, up: 2 * v + 0.1),  # should be 2 v
         Stage("shift", lambda v, up: up["scale"] + 1),
     ]
-    t = analyze_chain(stages, x, 2 * x + 1, oracles={"scale": 2 * x}, metric="mae", n_boot=50)
+    result = analyze_chain(stages, x, 2 * x + 1, oracles={"scale": 2 * x}, metric="mae", n_boot=50)
+    t = result.table
     assert t["system_score"].iloc[0] == pytest.approx(0.1)
     assert t["system_score_with_oracle"].iloc[0] == pytest.approx(0.0)
     assert t["gain_pp"].iloc[0] == pytest.approx(10.0)  # 100 x 0.1 of MAE removed
-    assert t.attrs["greater_is_better"] is False
+    assert result.greater_is_better is False
 
 
 def test_same_seed_same_table_other_seed_other_intervals(hand_made):
@@ -234,8 +247,9 @@ def test_same_seed_same_table_other_seed_other_intervals(hand_made):
     a = analyze_chain(stages, x, y, oracles=oracles, random_state=7)
     b = analyze_chain(stages, x, y, oracles=oracles, random_state=7)
     c = analyze_chain(stages, x, y, oracles=oracles, random_state=8)
-    pd.testing.assert_frame_equal(a, b)
-    assert a.attrs == b.attrs
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.summary() == b.summary() and a.random_state == 7 and c.random_state == 8
+    a, c = a.table, c.table
     assert not np.allclose(a["ci_low"], c["ci_low"]) or not np.allclose(a["ci_high"], c["ci_high"])
     np.testing.assert_allclose(a["gain_pp"], c["gain_pp"])
 
@@ -249,10 +263,10 @@ def test_bootstrap_interval_contains_the_point_estimate():
         Stage("a", lambda v, up: np.where(wrong_a, -1, v)),
         Stage("b", lambda v, up: np.where(wrong_b, -2, up["a"])),
     ]
-    t = analyze_chain(stages, x, x, oracles={"a": x}, n_boot=1000)
+    t = analyze_chain(stages, x, x, oracles={"a": x}, n_boot=1000).table
     assert ((t["ci_low"] <= t["gain_pp"]) & (t["gain_pp"] <= t["ci_high"])).all()
     assert (t["ci_low"] > 0).all()  # both stages clearly worth something
-    no_ci = analyze_chain(stages, x, x, oracles={"a": x}, n_boot=0)
+    no_ci = analyze_chain(stages, x, x, oracles={"a": x}, n_boot=0).table
     assert no_ci[["ci_low", "ci_high"]].isna().all().all()
     np.testing.assert_allclose(no_ci["gain_pp"], t["gain_pp"])
 
@@ -280,7 +294,7 @@ def test_text_and_two_column_outputs():
         Stage("keep", lambda v, up: np.where(up["pair"][:, 0] == "fr", up["pair"][:, 1], "?")),
     ]
     oracles = {"lang": lang, "pair": np.column_stack([lang, words])}
-    t = analyze_chain(stages, words, words, oracles=oracles, n_boot=0)
+    t = analyze_chain(stages, words, words, oracles=oracles, n_boot=0).table
     np.testing.assert_allclose(t["gain_pp"].iloc[:3], [25, 25, 25])
     np.testing.assert_allclose(t["stage_score"].iloc[:3], [0.75, 1.0, 1.0])
     assert t["errors_started"].iloc[:3].tolist() == [1, 0, 0]
@@ -288,16 +302,18 @@ def test_text_and_two_column_outputs():
 
 def test_stages_without_oracle_run_as_they_are_and_get_no_row(hand_made):
     stages, x, y, oracles = hand_made
-    t = analyze_chain(stages, x, y, oracles={"b": oracles["b"]}, n_boot=0)
+    result = analyze_chain(stages, x, y, oracles={"b": oracles["b"]}, n_boot=0)
+    t = result.table
     assert t["stage"].tolist() == ["b", "c", "b", "c"]
     np.testing.assert_allclose(t["system_score_with_oracle"], [0.9, 1.0, 0.9, 1.0])
-    assert t.attrs["stages_without_oracle"] == ["a"]
+    assert result.stages_without_oracle == ("a",)
+    assert result.summary()["stages_without_oracle"] == ["a"]
     assert t["errors_started"].iloc[:2].tolist() == [3, 1]  # a's errors show up at b
 
 
 def test_single_stage_system_is_its_own_oracle_analysis():
     y = np.array([0, 1, 1, 0])
-    t = analyze_chain([Stage("m", lambda v, up: np.array([0, 1, 0, 0]))], None, y, oracles={})
+    t = analyze_chain([Stage("m", lambda v, up: np.array([0, 1, 0, 0]))], None, y, oracles={}).table
     assert t["kind"].tolist() == ["single", "cumulative"]
     np.testing.assert_allclose(t["gain_pp"], [25, 25])
     np.testing.assert_allclose(t["shapley_share"].iloc[0], 1.0)
@@ -307,26 +323,77 @@ def test_more_oracle_stages_than_exact_shapley_allows_leaves_it_empty():
     x = np.arange(20)
     stages = [Stage(f"s{i}", lambda v, up: v) for i in range(10)]
     oracles = {f"s{i}": x for i in range(9)}
-    t = analyze_chain(stages, x, x, oracles=oracles, n_boot=0)
-    assert t["shapley_pp"].isna().all() and "shapley" in t.attrs["notes"]
-    np.testing.assert_allclose(t["gain_pp"], 0.0)
+    result = analyze_chain(stages, x, x, oracles=oracles, n_boot=0)
+    assert result.table["shapley_pp"].isna().all() and "shapley" in result.notes
+    np.testing.assert_allclose(result.table["gain_pp"], 0.0)
 
 
-def test_summary_and_diagnose_section_are_json_safe(hand_made):
+def test_result_fields_and_the_json_form_of_the_diagnosis(hand_made):
     stages, x, y, oracles = hand_made
-    t = analyze_chain(stages, x, y, oracles=oracles, n_boot=10)
-    summary = chain_summary(t)
+    result = analyze_chain(stages, x, y, oracles=oracles, n_boot=10)
+    assert isinstance(result, ChainAnalysis) and isinstance(result, Result)
+    assert len(result) == 6 and result.n == 10 and result.n_boot == 10
+    assert result.metric == "accuracy" and result.greater_is_better is True
+    assert result.random_state == 0 and result.notes == {}
+    # meta.chain_summary of the diagnosis: every field, in this order, JSON-safe
+    summary = result.summary()
+    assert list(summary) == [
+        "metric",
+        "greater_is_better",
+        "n",
+        "system_score",
+        "independence_estimate",
+        "independence_gap_pp",
+        "n_complete",
+        "n_errors_traced",
+        "n_boot",
+        "random_state",
+        "stages_without_oracle",
+        "stage_calls",
+        "notes",
+    ]
     assert summary["system_score"] == pytest.approx(0.6)
     assert summary["independence_estimate"] == pytest.approx(0.576)
+    assert summary["stages_without_oracle"] == [] and summary["stage_calls"] == 7
+    assert chain_summary(result) == summary == json_safe(summary)
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+    # to_dict: the summary and the table's rows (NaN -> None: step_gain_pp of single rows)
+    as_dict = result.to_dict()
+    assert as_dict == {**summary, "table": frame_records(result.table)}
+    assert as_dict["table"][0]["step_gain_pp"] is None
+    assert as_dict["table"][3]["errors_started"] is None
+    np.testing.assert_allclose(pd.DataFrame(as_dict["table"])["gain_pp"], [10, 30, 40] * 2)
+    html = result._repr_html_()
+    assert "ChainAnalysis" in html and "system_score" in html and "gain_pp" in html
+    assert repr(result).startswith("ChainAnalysis(6 rows, metric='accuracy'")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.n_boot = 5  # type: ignore[misc]
+    pd.testing.assert_frame_equal(result.to_frame(), result.table)
+
+
+def test_diagnose_section_runs_the_mapping_or_returns_the_result(hand_made):
+    stages, x, y, oracles = hand_made
+    result = analyze_chain(stages, x, y, oracles=oracles, n_boot=10)
     spec = {"stages": stages, "inputs": x, "oracles": oracles, "n_boot": 10}
-    pd.testing.assert_frame_equal(chain_section(spec, y, random_state=0), t)
-    assert chain_section(t, y) is t
+    again = chain_section(spec, y, random_state=0)
+    pd.testing.assert_frame_equal(again.table, result.table)
+    assert again.summary() == result.summary()
+    assert chain_section(result, y) is result
     with pytest.raises(ValidationError, match=r"missing key\(s\) \['oracles'\]"):
         chain_section({"stages": stages, "inputs": x}, y)
     with pytest.raises(ValidationError, match=r"unknown key\(s\) \['metrics'\]"):
         chain_section({**spec, "metrics": "f1_macro"}, y)
-    with pytest.raises(ValidationError, match="lacks column"):
-        chain_section(pd.DataFrame({"stage": []}), y)
+    # a bare table has lost the summary: only a result or a mapping will do
+    with pytest.raises(
+        ToolkitTypeError, match="chain_section: chain must be a toolkit.ChainAnalysis or a Mapping"
+    ):
+        chain_section(result.table, y)
+    with pytest.raises(InvalidValueError, match="chain_section: random_state must be"):
+        chain_section(spec, y, random_state=-1)
+    with pytest.raises(
+        ToolkitTypeError, match="chain_summary: result must be a toolkit.ChainAnalysis"
+    ):
+        chain_summary(result.table)
 
 
 # ---------------------------------------------------------------------- bad inputs
@@ -374,19 +441,29 @@ def test_stage_raising_names_the_stage_and_the_plugged_oracles(hand_made):
     ("kwargs", "error", "match"),
     [
         ({"stages": []}, EmptyInputError, "stages is empty"),
-        ({"stages": "ab"}, ToolkitTypeError, "list of toolkit.Stage"),
-        ({"stages": [lambda v, up: v]}, ToolkitTypeError, r"stages\[0\] must be"),
+        ({"stages": "ab"}, ToolkitTypeError, "stages must be a list of toolkit.Stage, got 'ab'"),
+        ({"stages": [lambda v, up: v]}, ToolkitTypeError, "stages must be a list of toolkit"),
+        ({"stages": Stage("a", lambda v, up: v)}, ToolkitTypeError, "stages must be a list"),
         ({"y_true": []}, EmptyInputError, "y_true is empty"),
+        ({"y_true": 5}, ToolkitTypeError, "analyze_chain: y_true must be array-like"),
         ({"y_true": [1, None, 3]}, InvalidValueError, "1 missing value"),
         ({"inputs": np.arange(4)}, LengthMismatchError, "inputs has 4 rows but y_true has 3"),
-        ({"oracles": [1, 2, 3]}, ToolkitTypeError, "oracles must be a mapping"),
+        ({"oracles": [1, 2, 3]}, ToolkitTypeError, "oracles must be a Mapping, got"),
         ({"oracles": {"b": [1, 2, 3]}}, ValidationError, "last stage 'b' needs no oracle"),
         ({"oracles": {"a": [None] * 3}}, ValidationError, "all 3 rows missing"),
         ({"oracles": {"a": np.zeros((3, 2))}}, ValidationError, r"rows of shape \(2,\)"),
-        ({"metric": "auc"}, ValidationError, "unknown metric 'auc'; use a callable"),
-        ({"metric": 3}, ToolkitTypeError, "metric must be a metric name or a callable"),
-        ({"greater_is_better": False}, ValidationError, "contradicts"),
-        ({"n_boot": -1}, ValidationError, "n_boot must be a non-negative integer"),
+        ({"metric": "auc"}, InvalidValueError, "metric must be one of 'accuracy', .*got 'auc'"),
+        ({"metric": 3}, ToolkitTypeError, "metric must be one of .* or a callable, got 3"),
+        ({"greater_is_better": False}, InvalidValueError, "contradicts"),
+        ({"greater_is_better": "yes"}, ToolkitTypeError, "greater_is_better must be a bool"),
+        ({"stage_metrics": ["a"]}, ToolkitTypeError, "stage_metrics must be a Mapping or None"),
+        ({"stage_metrics": {"a": "auc"}}, InvalidValueError, "unknown stage metric 'auc'"),
+        ({"stage_metrics": {"a": 3}}, ToolkitTypeError, "stage metric must be a metric name"),
+        ({"n_boot": -1}, InvalidValueError, r"analyze_chain: n_boot must be an int in \[0, inf\)"),
+        ({"n_boot": 1.5}, ToolkitTypeError, "n_boot must be an int"),
+        ({"n_boot": True}, ToolkitTypeError, "n_boot must be an int"),
+        ({"random_state": -1}, InvalidValueError, "random_state must be an int in"),
+        ({"random_state": "0"}, ToolkitTypeError, "random_state must be an int"),
         ({"metric": lambda t, p: 1 / 0}, ValidationError, "raised ZeroDivisionError"),
     ],
 )
@@ -402,11 +479,36 @@ def test_validation_messages(kwargs, error, match):
         analyze_chain(args.pop("stages"), args.pop("inputs"), args.pop("y_true"), **args)
 
 
+def test_trace_checks_its_parameters_like_analyze_chain():
+    stages = [Stage("a", lambda v, up: np.asarray(v)), Stage("b", lambda v, up: up["a"])]
+    x = np.arange(3)
+    with pytest.raises(ToolkitTypeError, match="trace_chain_errors: stages must be a list"):
+        trace_chain_errors("ab", x, x, oracles={})
+    with pytest.raises(ToolkitTypeError, match="trace_chain_errors: oracles must be a Mapping"):
+        trace_chain_errors(stages, x, x, oracles=[x])
+    with pytest.raises(ValidationError, match=r"unknown stage\(s\) \['z'\]"):
+        trace_chain_errors(stages, x, x, oracles={"z": x})
+
+
+def test_y_true_as_a_pandas_extension_array_or_series_gives_the_same_table(hand_made):
+    stages, x, y, oracles = hand_made
+    plain = analyze_chain(stages, x, y, oracles=oracles, n_boot=20).table
+    for truth in (pd.array(y, dtype="Int64"), pd.Series(y), list(y)):
+        other = analyze_chain(stages, x, truth, oracles=oracles, n_boot=20).table
+        pd.testing.assert_frame_equal(other, plain)
+
+
 def test_stage_and_duplicate_names_are_checked():
-    with pytest.raises(ToolkitTypeError, match="non-empty str"):
+    with pytest.raises(InvalidValueError, match="Stage: name must be a non-empty str"):
         Stage("", lambda v, up: v)
-    with pytest.raises(ToolkitTypeError, match="fn must be callable"):
+    with pytest.raises(ToolkitTypeError, match="Stage: name must be a str, got 3"):
+        Stage(3, lambda v, up: v)
+    with pytest.raises(ToolkitTypeError, match="Stage: fn must be a callable"):
         Stage("a", "not a function")
+    stage = Stage(name="a", fn=np.asarray)
+    assert stage == Stage("a", np.asarray) and stage.name == "a" and stage.fn is np.asarray
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stage.name = "b"  # type: ignore[misc]
     twice = [Stage("a", lambda v, up: v), Stage("a", lambda v, up: v)]
     with pytest.raises(ValidationError, match=r"unique; repeated: \['a'\]"):
         analyze_chain(twice, None, [1], oracles={})
@@ -422,13 +524,14 @@ def test_stage_and_duplicate_names_are_checked():
 )
 def test_shapley_splits_the_whole_gap_and_every_error_starts_somewhere(wrong, n):
     stages, x, y, oracles = three_stages(n, *wrong)
-    t = analyze_chain(stages, x, y, oracles=oracles, n_boot=0)
+    result = analyze_chain(stages, x, y, oracles=oracles, n_boot=0)
+    t = result.table
     single, cumulative = t.iloc[:3], t.iloc[3:]
-    gap = 100 * (1 - t.attrs["system_score"])
+    gap = 100 * (1 - result.system_score)
     assert single["shapley_pp"].sum() == pytest.approx(gap, abs=1e-9)
     assert cumulative["gain_pp"].iloc[-1] == pytest.approx(gap, abs=1e-9)
     assert cumulative["step_gain_pp"].sum() == pytest.approx(gap, abs=1e-9)
     assert (single["shapley_pp"] >= -1e-9).all()  # in this chain no oracle ever hurts
-    assert single["errors_started"].sum() == t.attrs["n_errors_traced"]
-    assert t.attrs["n_errors_traced"] == round((1 - t.attrs["system_score"]) * n)
+    assert single["errors_started"].sum() == result.n_errors_traced
+    assert result.n_errors_traced == round((1 - result.system_score) * n)
     assert ((t["system_score_with_oracle"] >= 0) & (t["system_score_with_oracle"] <= 1)).all()

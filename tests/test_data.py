@@ -985,7 +985,7 @@ def test_missing_values_in_features_are_kept():
     assert f["age"].isna().sum() == 10
     assert list(f.index) == list(range(40))  # row-aligned by position
     slices = tk.slice_metrics(p, by=["sex", "age"])
-    assert {"sex = (missing)", "age = (missing)"} <= set(slices["slice"])
+    assert {"sex = (missing)", "age = (missing)"} <= set(slices.table["slice"])
 
 
 def test_from_frame_accepts_missing_feature_values():

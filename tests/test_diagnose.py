@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit.analysis.binning import condition_mask
-from toolkit.analysis.diagnose import SECTIONS
-from toolkit.exceptions import ValidationError
+from toolkit.analysis.diagnose import SECTIONS, register_section
+from toolkit.analysis.sections import Section, Table
+from toolkit.exceptions import InvalidValueError, ToolkitTypeError, ValidationError
 
 CREATED = "2026-01-01T00:00:00+00:00"
 
@@ -78,11 +78,11 @@ def full(digits):
 @pytest.mark.slow
 def test_every_section_runs_when_the_inputs_allow_it(full):
     assert full.skipped == {}
-    for name in SECTIONS:
+    for name in SECTIONS.names:
         assert getattr(full, name) is not None, name
     d = full.to_dict()
     # the JSON keys come in the documented order
-    assert list(d) == ["meta", "metrics", "baselines", *SECTIONS[1:]]
+    assert list(d) == ["meta", "metrics", "baselines", *SECTIONS.names[1:]]
     assert d["meta"]["n"] == 1797 and d["meta"]["created"] == CREATED
     json.loads(full.to_json())  # strict JSON: no NaN, no inf
 
@@ -90,7 +90,7 @@ def test_every_section_runs_when_the_inputs_allow_it(full):
 @pytest.mark.slow
 def test_label_issue_share_of_patterns_and_clusters_by_plain_masks(full, digits):
     p = digits["p"]
-    issues = full.label_issues
+    issues = full.label_issues.table
     flagged = set(issues.loc[issues["is_issue"], "id"])
     is_issue = np.array([i in flagged for i in p.ids])
     assert is_issue.sum() == issues["is_issue"].sum() > 0
@@ -104,10 +104,8 @@ def test_label_issue_share_of_patterns_and_clusters_by_plain_masks(full, digits)
     for row in table.itertuples():
         expected = share(full.clusters.labels == row.cluster)
         np.testing.assert_allclose(row.label_issue_share, expected, equal_nan=True)
-    for row in full.error_patterns.itertuples():
-        mask = np.ones(p.n, dtype=bool)
-        for condition in row.conditions:
-            mask &= condition_mask(p.features, condition)
+    for row in full.error_patterns.table.itertuples():
+        mask = row.conditions.mask(p.features)
         np.testing.assert_allclose(row.label_issue_share, share(mask), equal_nan=True)
 
 
@@ -116,12 +114,13 @@ def test_cluster_pattern_overlap_is_the_row_jaccard(full, digits):
     p = digits["p"]
     overlap = full.overlap
     assert len(full.error_patterns) > 0 and len(overlap) > 0
-    patterns = full.error_patterns.set_index("pattern")
+    patterns = full.error_patterns.table.set_index("pattern")
     for row in overlap.itertuples():
         in_cluster = full.clusters.labels == row.cluster
+        # an independent mask: each condition applied by hand from its JSON form
         in_pattern = np.ones(p.n, dtype=bool)
-        for condition in patterns.loc[row.pattern, "conditions"]:
-            in_pattern &= condition_mask(p.features, condition)
+        for condition in patterns.loc[row.pattern, "conditions"].to_dict():
+            in_pattern &= _by_hand(p.features, condition)
         both = in_cluster & in_pattern
         assert row.n_both == both.sum()
         assert row.errors_both == (both & p.errors).sum()
@@ -139,12 +138,10 @@ def test_chain_and_queue_sections_are_the_functions_results(full, digits):
         n_boot=200,
         random_state=0,
     )
-    pd.testing.assert_frame_equal(full.chain, direct)
-    assert full.to_dict()["meta"]["chain_summary"]["system_score"] == pytest.approx(
-        direct.attrs["system_score"]
-    )
+    pd.testing.assert_frame_equal(full.chain.table, direct.table)
+    assert full.to_dict()["meta"]["chain_summary"] == direct.summary()
     queue = tk.labeling_queue(digits["pool"], budget=40)
-    pd.testing.assert_frame_equal(full.labeling_queue, queue)
+    pd.testing.assert_frame_equal(full.labeling_queue.table, queue.table)
 
 
 @pytest.mark.slow
@@ -167,11 +164,34 @@ def test_report_shows_every_analysis(full):
     top = table[table["significant"]].iloc[0]
     assert "Clusters and error patterns seen together" in html
     assert "Ceiling table" in html and "Shapley" in html
-    for row in full.chain[full.chain["kind"] == "single"].itertuples():  # the bars' numbers
+    chain = full.chain.table
+    for row in chain[chain["kind"] == "single"].itertuples():  # the bars' numbers
         assert f"{row.shapley_pp:+.2f} pp" in html
-    assert f"{int(full.label_issues['is_issue'].sum()):,} rows flagged" in html
+    assert f"{int(full.label_issues.table['is_issue'].sum()):,} rows flagged" in html
     assert "data:image/png;base64," in html  # the error map
     assert f"{int(top['errors']):,} errors in" in html  # the cluster sentence of the summary
+
+
+def _by_hand(frame, condition):
+    """A condition's rows, computed from its JSON form without the Condition class."""
+    values = frame[condition["column"]]
+    op, value = condition["op"], condition["value"]
+    compare = {
+        "==": lambda v: values == v,
+        "<": lambda v: values < v,
+        "<=": lambda v: values <= v,
+        ">": lambda v: values > v,
+        ">=": lambda v: values >= v,
+    }
+    if op in compare:
+        return compare[op](value).to_numpy()
+    if op == "is missing":
+        return values.isna().to_numpy()
+    assert op in ("in [)", "in (]", "in []", "in ()"), op
+    lo, hi = value
+    above = values >= lo if op[3] == "[" else values > lo
+    below = values <= hi if op[4] == "]" else values < hi
+    return (above & below).to_numpy()
 
 
 def test_sections_that_cannot_run_say_why():
@@ -221,15 +241,14 @@ def test_in_sample_warning_reaches_the_caller():
 
 
 def test_progress_is_told_each_section_that_runs_in_order():
-    from toolkit.analysis.diagnose import STEP_MESSAGES
-
     rng = np.random.default_rng(3)
     p = tk.Predictions(
         rng.integers(0, 2, 200), rng.integers(0, 2, 200), features={"g": ["a"] * 200}
     )
     told = []
     tk.diagnose(p, sections=["metrics", "slices", "chain"], progress=told.append)
-    assert told == [STEP_MESSAGES["metrics"], STEP_MESSAGES["slices"]]  # chain: skipped
+    # chain: skipped
+    assert told == [SECTIONS["metrics"].message, SECTIONS["slices"].message]
 
 
 @pytest.mark.parametrize(
@@ -237,19 +256,23 @@ def test_progress_is_told_each_section_that_runs_in_order():
     [
         (
             {"random_state": -1},
-            ValidationError,
-            r"random_state must be an integer in \[0, 2\*\*32 - 1\], got -1",
+            InvalidValueError,
+            r"diagnose: random_state must be an int in \[0, 4294967295\], got -1",
         ),
-        ({"random_state": 1.5}, ValidationError, "got 1.5"),
-        ({"random_state": None}, ValidationError, "got None"),
+        ({"random_state": 1.5}, ToolkitTypeError, "got 1.5"),
+        ({"random_state": None}, ToolkitTypeError, "got None"),
         (
             {"sections": "metrics"},
-            TypeError,
-            r"sections must be a list .* e.g. sections=\['metrics'\]",
+            ToolkitTypeError,
+            r"sections must be a list of str or None, .* e.g. sections=\['metrics'\]",
         ),
-        ({"proba_source": "bogus"}, ValidationError, "proba_source must be None, 'out_of_sample'"),
+        (
+            {"proba_source": "bogus"},
+            InvalidValueError,
+            "proba_source must be one of 'out_of_sample', 'in_sample' or None, got 'bogus'",
+        ),
         ({"meta": {"skipped": "x", "n": 3}}, ValidationError, r"meta key\(s\) \['n', 'skipped'\]"),
-        ({"meta": ["a"]}, TypeError, "meta must be a dict, got list"),
+        ({"meta": ["a"]}, ToolkitTypeError, r"meta must be a Mapping or None, got \['a'\]"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(kwargs, error, match):
@@ -268,3 +291,52 @@ def test_notebook_view_is_the_report_in_a_sandboxed_frame():
 
     srcdoc = view.split('srcdoc="', 1)[1].rsplit('"></iframe>', 1)[0]
     assert html_lib.unescape(srcdoc) == d.to_html()
+
+
+class _LongRows:
+    """A made-up analysis result: the errors among the rows with the largest x."""
+
+    def __init__(self, table):
+        self.table = table
+
+
+def test_a_new_section_is_one_definition_and_one_registration():
+    # nothing in diagnose, the JSON writer or the report knows this section's name
+    def run(ctx):
+        x = ctx.p.features["x"].to_numpy()
+        top = x >= np.quantile(x, 0.75)
+        errors = int((ctx.p.errors & top).sum())
+        return _LongRows(pd.DataFrame({"group": ["top quarter of x"], "errors": [errors]}))
+
+    section = Section(
+        name="top_x",
+        title="Errors among the largest x",
+        run=run,
+        applies=lambda ctx: None if "x" in ctx.p.feature_names else "no column x",
+        tables=(
+            Table(
+                "t-top-x",
+                lambda r, _: r.table,
+                [("group", "group", "text"), ("errors", "errors", "num")],
+            ),
+        ),
+    )
+    register_section(section, after="metrics")
+    try:
+        x = np.arange(40, dtype=float)
+        y = np.zeros(40, dtype=int)
+        pred = (x >= 30).astype(int)  # wrong exactly on the top quarter: 10 errors
+        d = tk.diagnose(tk.Predictions(y, pred, features={"x": x}), sections=["top_x"])
+        assert d.top_x.table["errors"].tolist() == [10]
+        out = d.to_dict()
+        assert list(out)[:4] == ["meta", "metrics", "baselines", "top_x"]
+        assert out["top_x"] == [{"group": "top quarter of x", "errors": 10}]
+        html = d.to_html()
+        assert '<section id="top-x">' in html and 'href="#top-x"' in html
+        assert '<table id="t-top-x"' in html and ">top quarter of x</td>" in html
+        skipped = tk.diagnose(tk.Predictions(y, pred), sections=["top_x"])
+        assert skipped.top_x is None and skipped.skipped["top_x"] == "no column x"
+        assert skipped.to_dict()["top_x"] is None
+    finally:
+        SECTIONS.unregister("top_x")
+    assert "top_x" not in tk.diagnose(tk.Predictions(y, pred), sections=["metrics"]).to_dict()

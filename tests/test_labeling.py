@@ -1,10 +1,14 @@
-"""What to label next: labeling_queue, LabelingPool, relabel_queue, annotation_frame.
+"""What to label next: labeling_queue (a LabelingQueue), LabelingPool, relabel_queue and
+annotation_frame.
 
 Every expected order and score is computed by hand (or by an independent formula) from
 probabilities small enough to read.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,10 +18,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import toolkit as tk
+from toolkit._json import frame_records
 from toolkit.analysis.labeling import (
     QUEUE_COLUMNS,
     STRATEGIES,
     LabelingPool,
+    LabelingQueue,
     annotation_frame,
     labeling_queue,
     relabel_queue,
@@ -27,6 +33,7 @@ from toolkit.exceptions import (
     DuplicateIdError,
     EmptyInputError,
     InvalidProbabilityError,
+    InvalidValueError,
     LengthMismatchError,
     NotApplicableError,
     ToolkitTypeError,
@@ -46,7 +53,7 @@ PROBA = np.array(
 
 # ---------------------------------------------------------------- uncertainty strategies
 def test_margin_picks_the_rows_closest_to_the_threshold_by_hand():
-    q = labeling_queue(PROBA, budget=3, classes=["<=50K", ">50K"])
+    q = labeling_queue(PROBA, budget=3, classes=["<=50K", ">50K"]).table
     assert list(q.columns) == QUEUE_COLUMNS
     assert q["id"].tolist() == [3, 1, 4]
     assert q["rank"].tolist() == [1, 2, 3]
@@ -57,17 +64,17 @@ def test_margin_picks_the_rows_closest_to_the_threshold_by_hand():
         "margin 0.24 between '<=50K' and '>50K'",
     ]
     # the reason names the more likely class first
-    q2 = labeling_queue(PROBA[[2]], budget=1, classes=["<=50K", ">50K"])
+    q2 = labeling_queue(PROBA[[2]], budget=1, classes=["<=50K", ">50K"]).table
     assert q2["reason"][0] == "margin 0.40 between '>50K' and '<=50K'"
 
 
 def test_least_confidence_and_entropy_by_hand():
     proba = np.array([[0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
-    lc = labeling_queue(proba, budget=4, strategy="least_confidence", classes=["a", "b", "c"])
+    lc = labeling_queue(proba, budget=4, strategy="least_confidence", classes=["a", "b", "c"]).table
     assert lc["id"].tolist() == [1, 2, 0, 3]
     np.testing.assert_allclose(lc["score"], [2 / 3, 0.5, 0.4, 0.0])
     assert lc["reason"][2] == "top class 'a' has probability 0.60"
-    ent = labeling_queue(proba, budget=4, strategy="entropy", classes=["a", "b", "c"])
+    ent = labeling_queue(proba, budget=4, strategy="entropy", classes=["a", "b", "c"]).table
     h = -(0.6 * np.log(0.6) + 0.3 * np.log(0.3) + 0.1 * np.log(0.1)) / np.log(3)
     expected = {1: 1.0, 0: h, 2: np.log(2) / np.log(3), 3: 0.0}  # 0 log 0 = 0
     assert ent["id"].tolist() == sorted(expected, key=lambda i: -expected[i])
@@ -78,31 +85,38 @@ def test_least_confidence_and_entropy_by_hand():
 def test_ties_are_broken_by_id_whatever_the_row_order():
     proba = np.array([[0.5, 0.5]] * 3 + [[0.7, 0.3]] * 2)
     ids = np.array(["d", "b", "e", "a", "c"])
-    q = labeling_queue(proba, budget=5, ids=ids)
+    q = labeling_queue(proba, budget=5, ids=ids).table
     assert q["id"].tolist() == ["b", "d", "e", "a", "c"]
     perm = np.array([4, 2, 0, 3, 1])
-    q_perm = labeling_queue(proba[perm], budget=5, ids=ids[perm])
+    q_perm = labeling_queue(proba[perm], budget=5, ids=ids[perm]).table
     pd.testing.assert_frame_equal(q, q_perm)
     # float noise in the last bits is not a tie-break: 0.1 + 0.2 vs 0.3
     close = np.array([[0.7, 0.1 + 0.2], [0.7, 0.3]])
-    assert labeling_queue(close, budget=2, ids=[9, 1])["id"].tolist() == [1, 9]
+    assert labeling_queue(close, budget=2, ids=[9, 1]).table["id"].tolist() == [1, 9]
 
 
 def test_budget_larger_than_the_pool_returns_every_row_once():
-    q = labeling_queue(PROBA, budget=100)
+    q = labeling_queue(PROBA, budget=100).table
     assert sorted(q["id"]) == [0, 1, 2, 3, 4]
     assert q["rank"].tolist() == [1, 2, 3, 4, 5]
 
 
 def test_same_queue_for_list_ndarray_dataframe_and_predictions_inputs():
-    expected = labeling_queue(PROBA, budget=4, classes=["no", "yes"], ids=[5, 6, 7, 8, 9])
-    as_list = labeling_queue(PROBA.tolist(), budget=4, classes=["no", "yes"], ids=[5, 6, 7, 8, 9])
+    expected = labeling_queue(PROBA, budget=4, classes=["no", "yes"], ids=[5, 6, 7, 8, 9]).table
+    as_list = labeling_queue(
+        PROBA.tolist(), budget=4, classes=["no", "yes"], ids=[5, 6, 7, 8, 9]
+    ).table
     frame = pd.DataFrame(PROBA, columns=["no", "yes"])
-    as_frame = labeling_queue(frame, budget=4, ids=pd.Series([5, 6, 7, 8, 9]))
+    as_frame = labeling_queue(frame, budget=4, ids=pd.Series([5, 6, 7, 8, 9])).table
     # a Predictions is used without its labels: any labels give the same queue
     p = tk.Predictions(["no"] * 5, proba=PROBA, classes=["no", "yes"], ids=[5, 6, 7, 8, 9])
     p2 = tk.Predictions(["yes"] * 5, proba=PROBA, classes=["no", "yes"], ids=[5, 6, 7, 8, 9])
-    for other in (as_list, as_frame, labeling_queue(p, budget=4), labeling_queue(p2, budget=4)):
+    for other in (
+        as_list,
+        as_frame,
+        labeling_queue(p, budget=4).table,
+        labeling_queue(p2, budget=4).table,
+    ):
         pd.testing.assert_frame_equal(other, expected)
 
 
@@ -132,6 +146,40 @@ def test_inputs_are_not_mutated():
     np.testing.assert_array_equal(labeled.embeddings, labeled_emb)
 
 
+def test_queue_result_records_how_it_was_made_and_has_a_json_form():
+    q = labeling_queue(PROBA, budget=3, classes=["<=50K", ">50K"])
+    assert isinstance(q, LabelingQueue) and len(q) == 3
+    assert q.meta == {
+        "strategy": "margin",
+        "budget": 3,
+        "pool_size": 5,
+        "n_neighbors": None,
+        "n_clusters": None,
+    }
+    as_dict = q.to_dict()
+    assert as_dict["table"][0] == {
+        "id": 3,
+        "rank": 1,
+        "score": 1.0,
+        "reason": "margin 0.00 between '<=50K' and '>50K'",
+    }
+    assert as_dict["table"] == frame_records(q.table)
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    assert repr(q) == (
+        "LabelingQueue(3 rows, strategy='margin', budget=3, pool_size=5, n_neighbors=None, "
+        "n_clusters=None)"
+    )
+    assert "<b>LabelingQueue</b>" in q._repr_html_()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.budget = 4
+    # identity equality (comparing tables has no single truth value) and hashable
+    assert q == q and q != labeling_queue(PROBA, budget=3, classes=["<=50K", ">50K"])
+    assert len({q, q}) == 1
+    # budget above the pool: the budget asked for is kept, the table has the pool
+    big = labeling_queue(PROBA, budget=100, strategy="entropy")
+    assert (big.strategy, big.budget, big.pool_size, len(big)) == ("entropy", 100, 5, 5)
+
+
 # ---------------------------------------------------------------- error neighbourhood
 def line_labeled() -> tk.Predictions:
     # six labeled points on a line; the model is wrong at x = 0, 1 and 12
@@ -152,7 +200,7 @@ def test_error_neighbourhood_by_hand():
         labeled=line_labeled(),
         n_neighbors=3,
         classes=["a", "b"],
-    )
+    ).table
     # 1.1: neighbours x = 0, 1, 2 -> 2 wrong; 11.1: 10, 11, 12 -> 1 wrong;
     # 6.4: 10 (3.6 away), 2 (4.4), 11 (4.6) -> none wrong
     assert q["id"].tolist() == [0, 1, 2]
@@ -166,7 +214,13 @@ def test_error_neighbourhood_by_hand():
     q6 = labeling_queue(
         proba, budget=1, strategy="error_neighbourhood", embeddings=pool_x, labeled=line_labeled()
     )
-    assert q6["reason"][0] == "3 of 6 labeled neighbours misclassified"
+    assert q6.table["reason"][0] == "3 of 6 labeled neighbours misclassified"
+    assert (q6.strategy, q6.n_neighbors, q6.n_clusters, q6.pool_size) == (
+        "error_neighbourhood",
+        6,
+        None,
+        3,
+    )
 
 
 def test_features_are_standardised_with_the_labeled_rows():
@@ -178,7 +232,7 @@ def test_features_are_standardised_with_the_labeled_rows():
     proba = rng.dirichlet([1, 1], 15)
     by_features = labeling_queue(
         proba, budget=15, strategy="error_neighbourhood", features=pool_feats, labeled=labeled
-    )
+    ).table
     mean, std = lab_feats.mean().to_numpy(), lab_feats.std(ddof=0).to_numpy()
     labeled_z = tk.Predictions(
         labeled.y_true, labeled.y_pred, embeddings=(lab_feats.to_numpy() - mean) / std
@@ -189,7 +243,7 @@ def test_features_are_standardised_with_the_labeled_rows():
         strategy="error_neighbourhood",
         embeddings=(pool_feats.to_numpy() - mean) / std,
         labeled=labeled_z,
-    )
+    ).table
     pd.testing.assert_frame_equal(by_features, by_embeddings)
 
 
@@ -207,7 +261,7 @@ def two_blobs():
 
 def test_hybrid_spreads_the_batch_across_clusters():
     proba, pool_x, labeled = two_blobs()
-    margin = labeling_queue(proba, budget=4)
+    margin = labeling_queue(proba, budget=4).table
     assert set(margin["id"]) <= set(range(6))  # margin alone: all from blob A
     q = labeling_queue(
         proba,
@@ -217,7 +271,7 @@ def test_hybrid_spreads_the_batch_across_clusters():
         labeled=labeled,
         n_neighbors=3,
         n_clusters=2,
-    )
+    ).table
     # score = (1 - margin) / 2 + (share of 3 neighbours wrong) / 2: 2 of 3 in blob A, 1 of 3
     # in blob B; round-robin: best of A, best of B, second of A, second of B
     assert q["id"].tolist() == [0, 6, 1, 7]
@@ -228,6 +282,11 @@ def test_hybrid_spreads_the_batch_across_clusters():
     clusters = q["reason"].str.extract(r"cluster (\d) of 2$")[0]
     assert clusters[0] == clusters[2] != clusters[1] == clusters[3]
     # same inputs and random_state: same queue
+    result = labeling_queue(
+        proba, budget=4, strategy="hybrid", embeddings=pool_x, labeled=labeled, n_neighbors=3
+    )
+    # default clusters: min(budget, max(2, 2 * n_classes)) = 4
+    assert (result.strategy, result.n_neighbors, result.n_clusters) == ("hybrid", 3, 4)
     again = labeling_queue(
         proba,
         budget=4,
@@ -236,7 +295,7 @@ def test_hybrid_spreads_the_batch_across_clusters():
         labeled=labeled,
         n_neighbors=3,
         n_clusters=2,
-    )
+    ).table
     pd.testing.assert_frame_equal(q, again)
 
 
@@ -244,23 +303,30 @@ def test_embeddings_next_to_a_pool_object_replace_its_own():
     proba, pool_x, labeled = two_blobs()
     pool = LabelingPool.from_arrays(proba, embeddings=np.zeros_like(pool_x))
     kwargs = {"budget": 12, "strategy": "error_neighbourhood", "labeled": labeled}
-    replaced = labeling_queue(pool, embeddings=pool_x, n_neighbors=3, **kwargs)
-    direct = labeling_queue(proba, embeddings=pool_x, n_neighbors=3, **kwargs)
+    replaced = labeling_queue(pool, embeddings=pool_x, n_neighbors=3, **kwargs).table
+    direct = labeling_queue(proba, embeddings=pool_x, n_neighbors=3, **kwargs).table
     pd.testing.assert_frame_equal(replaced, direct)
 
 
 # ---------------------------------------------------------------- validation
 def test_queue_options_are_validated():
-    with pytest.raises(ValidationError, match=r"strategy must be one of \[.*\], got 'random'"):
+    with pytest.raises(InvalidValueError, match="strategy must be one of 'margin', .*got 'random'"):
         labeling_queue(PROBA, strategy="random")
-    for bad in (0, True, 2.5):
-        with pytest.raises(ValidationError, match="budget must be an integer >= 1"):
+    with pytest.raises(InvalidValueError, match=r"budget must be an int in \[1, inf\), got 0"):
+        labeling_queue(PROBA, budget=0)
+    for bad in (True, 2.5, "5"):
+        with pytest.raises(ToolkitTypeError, match=r"labeling_queue: budget must be an int in"):
             labeling_queue(PROBA, budget=bad)
-    for bad in (0, True):
-        with pytest.raises(ValidationError, match="n_neighbors must be an integer >= 1"):
-            labeling_queue(PROBA, n_neighbors=bad)
+    with pytest.raises(InvalidValueError, match=r"n_neighbors must be an int in \[1, inf\), got 0"):
+        labeling_queue(PROBA, n_neighbors=0)
+    with pytest.raises(ToolkitTypeError, match="n_neighbors must be an int .*got True"):
+        labeling_queue(PROBA, n_neighbors=True)
+    with pytest.raises(ToolkitTypeError, match="random_state must be an int .*got 0.5"):
+        labeling_queue(PROBA, random_state=0.5)
+    with pytest.raises(ToolkitTypeError, match="pool must be .*got 'p_\\*'"):
+        labeling_queue("p_*")
     proba, pool_x, labeled = two_blobs()
-    with pytest.raises(ValidationError, match="n_clusters must be an integer >= 1, got 0"):
+    with pytest.raises(InvalidValueError, match=r"n_clusters must be an int in \[1, inf\) or None"):
         labeling_queue(proba, strategy="hybrid", embeddings=pool_x, labeled=labeled, n_clusters=0)
     for strategy in ("error_neighbourhood", "hybrid"):
         with pytest.raises(ValidationError, match=f"strategy '{strategy}' needs labeled="):
@@ -270,7 +336,7 @@ def test_queue_options_are_validated():
 def test_representations_must_match():
     proba, pool_x, labeled = two_blobs()
     en = {"strategy": "error_neighbourhood"}
-    with pytest.raises(ToolkitTypeError, match="labeled must be a Predictions, got ndarray"):
+    with pytest.raises(ToolkitTypeError, match=r"labeled must be a toolkit.Predictions or None"):
         labeling_queue(proba, embeddings=pool_x, labeled=np.zeros(3), **en)
     bare = tk.Predictions([0, 1], [0, 0])
     with pytest.raises(ValidationError, match="the pool has embeddings but labeled has none"):
@@ -301,17 +367,25 @@ def test_pool_validation_messages():
         ([0.5, 0.5], {}, InvalidProbabilityError, r"must be 2-D .* got shape \(2,\)"),
         (np.zeros((0, 2)), {}, EmptyInputError, "the pool is empty"),
         ([[1.0], [1.0]], {}, InvalidProbabilityError, "at least 2 columns, got 1"),
-        ([[np.nan, 1.0], [0.5, 0.5]], {}, InvalidProbabilityError, r"NaN .* rows \[0\]"),
+        ([[np.nan, 1.0], [0.5, 0.5]], {}, InvalidValueError, r"NaN .* in 1 row\(s\): \[0\]"),
         ([[1.5, -0.5], [0.5, 0.5]], {}, InvalidProbabilityError, r"outside \[0, 1\] in 1 row"),
         ([[0.5, 0.4], [0.5, 0.5]], {}, InvalidProbabilityError, r"rows \[0\] sum to \[0.9\]"),
         (ok, {"classes": ["a", "b", "c"]}, InvalidProbabilityError, "2 columns but 3 classes"),
-        (ok, {"ids": [1]}, LengthMismatchError, r"ids has shape \(1,\) but proba has 2 rows"),
-        (ok, {"ids": [1, None]}, ValidationError, "ids has missing values"),
-        (ok, {"ids": ["x", "x"]}, DuplicateIdError, r"these repeat: \['x'\]"),
+        (ok, {"ids": [1]}, LengthMismatchError, "ids has 1 rows but proba has 2"),
+        (ok, {"ids": [1, None]}, InvalidValueError, r"ids has 1 missing value\(s\) at rows \[1\]"),
+        (ok, {"ids": ["x", "x"]}, DuplicateIdError, r"1 value\(s\) repeat: \['x'\]"),
         (ok, {"embeddings": [["a"], ["b"]]}, ToolkitTypeError, "embeddings must be numeric"),
-        (ok, {"embeddings": [1.0, 2.0]}, LengthMismatchError, r"shape \(2, n_dims\), got \(2,\)"),
-        (ok, {"embeddings": [[np.inf], [0]]}, ValidationError, "embeddings has NaN or infinite"),
+        (
+            ok,
+            {"embeddings": [1.0, 2.0]},
+            ValidationError,
+            r"embeddings must be 2-D, got shape \(2,\)",
+        ),
+        (ok, {"embeddings": [[1.0]]}, LengthMismatchError, "embeddings has 1 rows but proba has 2"),
+        (ok, {"embeddings": [[np.inf], [0]]}, InvalidValueError, "embeddings has NaN or infinite"),
         (ok, {"features": [[1.0]]}, LengthMismatchError, "features has 1 rows but proba has 2"),
+        (ok, {"features": {"a": [1, 2]}}, ToolkitTypeError, "features must be array-like or None"),
+        (ok, {"classes": "ab"}, ToolkitTypeError, "classes must be array-like or None, got 'ab'"),
     ]
     for proba, kwargs, error, message in cases:
         with pytest.raises(error, match=message):
@@ -360,19 +434,24 @@ def test_from_frame_reads_classes_from_the_glob_and_ids_from_a_column():
     assert pool.ids.tolist() == ["r1", "r2", "r3", "r4"]
     np.testing.assert_array_equal(pool.embeddings, df[["e_0", "e_1"]].to_numpy())
     assert pool.features.columns.tolist() == ["age"]
-    q = labeling_queue(pool, budget=2)
+    q = labeling_queue(pool, budget=2).table
     assert q["id"].tolist() == ["r2", "r4"]
     assert q["reason"][0] == "margin 0.03 between '<=50K' and '>50K'"
     listed = LabelingPool.from_frame(df, proba=["p_>50K", "p_<=50K"])
     assert listed.classes.tolist() == ["p_>50K", "p_<=50K"]
     assert listed.ids.tolist() == [0, 1, 2, 3]
+    assert LabelingPool.from_frame(df, features=[]).features is None
     pd.testing.assert_frame_equal(df, before)
 
 
 def test_from_frame_validation():
     df = adult_like()
-    with pytest.raises(ToolkitTypeError, match="df must be a pandas DataFrame, got dict"):
+    with pytest.raises(ToolkitTypeError, match="from_frame: df must be a DataFrame, got"):
         LabelingPool.from_frame({"p_a": [1.0]})
+    with pytest.raises(ToolkitTypeError, match="features must be a list of str or None, got 'age'"):
+        LabelingPool.from_frame(df, features="age")
+    with pytest.raises(ToolkitTypeError, match="from_predictions: p must be a toolkit.Predictions"):
+        LabelingPool.from_predictions(PROBA)
     with pytest.raises(ColumnNotFoundError, match="no proba columns match 'q_\\*'"):
         LabelingPool.from_frame(df, proba="q_*")
     with pytest.raises(ColumnNotFoundError, match="id column 'key' not found"):
@@ -381,12 +460,14 @@ def test_from_frame_validation():
         LabelingPool.from_frame(df, features=["height"])
     with pytest.raises(ColumnNotFoundError, match="no embeddings columns match 'z_\\*'"):
         LabelingPool.from_frame(df, embeddings="z_*")
+    with pytest.raises(ToolkitTypeError, match=r"proba columns must be numeric, but \['p_x'\]"):
+        LabelingPool.from_frame(df.assign(p_x="no"))
 
 
 def test_annotation_frame_is_the_queue_with_each_rows_data_and_a_blank_label():
     df = adult_like()
     pool = LabelingPool.from_frame(df, id="row")
-    q = labeling_queue(pool, budget=3)
+    q = labeling_queue(pool, budget=3).table
     sheet = annotation_frame(q.iloc[::-1], df, id="row", columns=["age", "row"])
     assert sheet.columns.tolist() == ["rank", "id", "score", "reason", "age", "label"]
     assert sheet["id"].tolist() == ["r2", "r4", "r3"]
@@ -395,18 +476,26 @@ def test_annotation_frame_is_the_queue_with_each_rows_data_and_a_blank_label():
     # without an id column the ids are row positions; clashing names get a prefix
     by_position = df.rename(columns={"age": "score"})
     sheet2 = annotation_frame(
-        labeling_queue(LabelingPool.from_frame(by_position), budget=2), by_position
+        labeling_queue(LabelingPool.from_frame(by_position), budget=2).table, by_position
     )
     assert sheet2["id"].tolist() == [1, 3]
     assert sheet2["row_score"].tolist() == [38, 41]
     assert sheet2["row"].tolist() == ["r2", "r4"]
+    # a LabelingQueue is taken as it is; columns=[] shows none of the rows' columns
+    sheet3 = annotation_frame(labeling_queue(pool, budget=3), df, id="row", columns=[])
+    assert sheet3.columns.tolist() == ["rank", "id", "score", "reason", "label"]
+    assert sheet3["id"].tolist() == ["r2", "r4", "r3"]
 
 
 def test_annotation_frame_validation():
     df = adult_like()
-    q = labeling_queue(LabelingPool.from_frame(df), budget=2)
-    with pytest.raises(ToolkitTypeError, match="queue and rows must be DataFrames"):
+    q = labeling_queue(LabelingPool.from_frame(df), budget=2).table
+    with pytest.raises(ToolkitTypeError, match="annotation_frame: rows must be a DataFrame, got"):
         annotation_frame(q, df.to_numpy())
+    with pytest.raises(ToolkitTypeError, match="queue must be a toolkit.LabelingQueue or a Data"):
+        annotation_frame(q.to_dict(), df)
+    with pytest.raises(ToolkitTypeError, match="label_column must be a str, got 1"):
+        annotation_frame(q, df, label_column=1)
     with pytest.raises(ColumnNotFoundError, match=r"queue lacks column\(s\) \['reason'\]"):
         annotation_frame(q.drop(columns="reason"), df)
     with pytest.raises(ValidationError, match="rows already has a column 'age'"):
@@ -437,7 +526,7 @@ def issues_table() -> pd.DataFrame:
 def test_relabel_queue_ranks_flagged_issues_worst_first_by_hand():
     table = issues_table()
     before = table.copy()
-    q = relabel_queue(table.sample(frac=1.0, random_state=1), budget=10)
+    q = relabel_queue(table.sample(frac=1.0, random_state=1), budget=10).table
     assert list(q.columns) == QUEUE_COLUMNS
     assert q["id"].tolist() == [2, 4, 7]  # quality 0.05 tie broken by id, then 0.2
     np.testing.assert_allclose(q["score"], [0.95, 0.95, 0.8])
@@ -446,28 +535,45 @@ def test_relabel_queue_ranks_flagged_issues_worst_first_by_hand():
         "given 'cat' but the model believes 'dog' (label quality 0.05)",
         "given 'cat', which the model doubts (label quality 0.20)",
     ]
-    assert relabel_queue(table, budget=2)["id"].tolist() == [2, 4]
+    short = relabel_queue(table, budget=2)
+    assert short.table["id"].tolist() == [2, 4]
+    assert short.meta == {
+        "strategy": "relabel",
+        "budget": 2,
+        "pool_size": 3,  # the flagged issues
+        "n_neighbors": None,
+        "n_clusters": None,
+    }
     pd.testing.assert_frame_equal(table, before)
 
 
 def test_relabel_queue_from_find_label_issues_and_when_nothing_is_flagged():
     y = ["a"] * 6 + ["b"] * 6
     proba = np.array([[0.9, 0.1]] * 5 + [[0.1, 0.9]] + [[0.2, 0.8]] * 6)
-    issues = tk.find_label_issues(tk.Predictions(y, proba=proba))
-    q = relabel_queue(issues)
+    issues = tk.find_label_issues(tk.Predictions(y, proba=proba)).table
+    q = relabel_queue(issues).table
     assert q["id"].tolist() == issues.loc[issues["is_issue"], "id"].tolist() == [5]
     assert q["reason"][0] == "given 'a' but the model believes 'b' (label quality 0.10)"
-    empty = relabel_queue(issues.assign(is_issue=False))
+    empty = relabel_queue(issues.assign(is_issue=False)).table
+    # the LabelIssues result itself is accepted too
+    result = tk.find_label_issues(tk.Predictions(y, proba=proba))
+    pd.testing.assert_frame_equal(relabel_queue(result).table, q)
     assert list(empty.columns) == QUEUE_COLUMNS and len(empty) == 0
 
 
 def test_relabel_queue_validation():
-    with pytest.raises(ToolkitTypeError, match="issues must be a DataFrame, got list"):
+    with pytest.raises(
+        ToolkitTypeError, match="issues must be a toolkit.LabelIssues or a DataFrame"
+    ):
         relabel_queue([1, 2])
     with pytest.raises(ColumnNotFoundError, match=r"issues lacks column\(s\) \['is_issue'\]"):
         relabel_queue(issues_table().drop(columns="is_issue"))
-    for bad in (0, True, "5"):
-        with pytest.raises(ValidationError, match="budget must be an integer >= 1"):
+    with pytest.raises(
+        InvalidValueError, match=r"relabel_queue: budget must be an int in \[1, inf"
+    ):
+        relabel_queue(issues_table(), budget=0)
+    for bad in (True, "5"):
+        with pytest.raises(ToolkitTypeError, match="budget must be an int"):
             relabel_queue(issues_table(), budget=bad)
 
 
@@ -498,7 +604,7 @@ def independent_score(proba: np.ndarray, strategy: str) -> np.ndarray:
 @given(probas, st.integers(1, 50), st.sampled_from(["margin", "least_confidence", "entropy"]))
 def test_uncertainty_queues_are_the_top_k_by_an_independent_score(raw, budget, strategy):
     proba = normalise(raw)
-    q = labeling_queue(proba, budget=budget, strategy=strategy)
+    q = labeling_queue(proba, budget=budget, strategy=strategy).table
     k = min(budget, len(proba))
     assert len(q) == k and q["id"].is_unique
     assert q["rank"].tolist() == list(range(1, k + 1))
@@ -506,7 +612,7 @@ def test_uncertainty_queues_are_the_top_k_by_an_independent_score(raw, budget, s
     score = np.round(independent_score(proba, strategy), 12)
     expected = sorted(range(len(proba)), key=lambda i: (-score[i], i))[:k]
     assert q["id"].tolist() == expected
-    pd.testing.assert_frame_equal(q, labeling_queue(proba, budget=budget, strategy=strategy))
+    pd.testing.assert_frame_equal(q, labeling_queue(proba, budget=budget, strategy=strategy).table)
 
 
 @settings(max_examples=25, deadline=None)
@@ -532,7 +638,7 @@ def test_neighbour_queues_respect_budget_with_unique_ids(raw, budget, strategy, 
         embeddings=pool_x,
         labeled=labeled,
         random_state=seed,
-    )
+    ).table
     k = min(budget, len(proba))
     assert len(q) == k and q["id"].is_unique and set(q["id"]) <= set(range(len(proba)))
     assert q["score"].between(0.0, 1.0).all()

@@ -1,4 +1,4 @@
-"""Wrong labels: out_of_sample_proba, find_label_issues, label_issue_share.
+"""Wrong labels: out_of_sample_proba, find_label_issues (LabelIssues), label_issue_share.
 
 Oracles: planted label flips at known ids, cleanlab called directly on the same
 probabilities, scikit-learn's cross_val_predict, and tables small enough to check by eye.
@@ -6,7 +6,9 @@ probabilities, scikit-learn's cross_val_predict, and tables small enough to chec
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import subprocess
 import sys
 import warnings
@@ -23,12 +25,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, cross_val_predict
 
 import toolkit as tk
-from toolkit.analysis.clusters import ErrorClusters
+from toolkit._json import frame_records
+from toolkit._result import Result
+from toolkit.analysis.conditions import Condition, Pattern
 from toolkit.analysis.labels import (
     ISSUE_COLUMNS,
     METHODS,
     RANK_BY,
     InSampleProbabilityWarning,
+    LabelIssues,
     find_label_issues,
     label_issue_share,
     out_of_sample_proba,
@@ -38,6 +43,7 @@ from toolkit.exceptions import (
     DuplicateIdError,
     InvalidLabelError,
     InvalidProbabilityError,
+    InvalidValueError,
     LengthMismatchError,
     NotApplicableError,
     ToolkitTypeError,
@@ -100,7 +106,7 @@ def test_planted_flips_recovered_as_well_as_cleanlab_and_better_than_in_sample(n
     X, y_noisy, truth, proba = planted(name, seed, noise)
     ids = np.arange(y_noisy.size) * 3 + 7  # ids are not row positions
     p = tk.Predictions(y_noisy, proba=proba, ids=ids)
-    issues = find_label_issues(p, proba_source="out_of_sample")
+    issues = find_label_issues(p, proba_source="out_of_sample").table
 
     flagged = np.zeros(y_noisy.size, dtype=bool)
     flagged[(issues.loc[issues["is_issue"], "id"].to_numpy() - 7) // 3] = True
@@ -119,7 +125,7 @@ def test_planted_flips_recovered_as_well_as_cleanlab_and_better_than_in_sample(n
     # the same forest's in-sample probabilities: a warning, and the flips stay hidden
     p_in = tk.Predictions.from_model(forest, X, y_noisy, ids=ids)
     with pytest.warns(InSampleProbabilityWarning, match=r"predicts the given label for \d+ of"):
-        in_sample = find_label_issues(p_in)
+        in_sample = find_label_issues(p_in).table
     in_flagged = np.zeros(y_noisy.size, dtype=bool)
     in_flagged[(in_sample.loc[in_sample["is_issue"], "id"].to_numpy() - 7) // 3] = True
     assert f1(in_flagged, truth) < ours
@@ -129,7 +135,8 @@ def test_planted_flips_recovered_as_well_as_cleanlab_and_better_than_in_sample(n
 def test_suggested_label_recovers_the_true_class_of_planted_flips():
     X, y_noisy, truth, proba = planted("digits", 0)
     y_clean = load_digits().target
-    issues = find_label_issues(tk.Predictions(y_noisy, proba=proba), proba_source="out_of_sample")
+    p = tk.Predictions(y_noisy, proba=proba)
+    issues = find_label_issues(p, proba_source="out_of_sample").table
     hit = issues[issues["is_issue"] & truth[issues["id"].to_numpy()]]
     # the suggestion is the model's belief, which for a caught flip is mostly the truth
     expected = np.asarray(load_digits().target_names)[np.argmax(proba[hit["id"]], axis=1)]
@@ -160,7 +167,7 @@ def small() -> tk.Predictions:
 
 def test_columns_order_quality_and_suggestion_by_hand():
     p = small()
-    issues = find_label_issues(p)
+    issues = find_label_issues(p).table
     assert list(issues.columns) == ISSUE_COLUMNS
     # self_confidence = probability of the given label; ascending, ties broken by id
     quality = {f"r{i:02d}": p.proba[i, p.y_true_codes()[i]] for i in range(12)}
@@ -185,9 +192,11 @@ def test_every_method_flags_what_cleanlab_flags(method):
     y[rng.choice(y.size, 40, replace=False)] ^= 1
     proba = rng.dirichlet([1, 1], y.size) * 0.3 + 0.7 * np.eye(2)[y]  # fixed, model-free
     p = tk.Predictions(y, proba=proba)
-    issues = find_label_issues(p, method=method, proba_source="out_of_sample").sort_values("id")
+    result = find_label_issues(p, method=method, proba_source="out_of_sample")
     expected = cleanlab_find(y, proba, filter_by=method)
+    issues = result.table.sort_values("id")
     np.testing.assert_array_equal(issues["is_issue"].to_numpy(), expected)
+    assert result.method == method and result.n_issues == np.count_nonzero(expected)
 
 
 @pytest.mark.parametrize("rank_by", RANK_BY)
@@ -195,7 +204,9 @@ def test_label_quality_is_cleanlabs_score(rank_by):
     from cleanlab.rank import get_label_quality_scores
 
     p = small()
-    issues = find_label_issues(p, rank_by=rank_by).set_index("id").loc[p.ids]
+    result = find_label_issues(p, rank_by=rank_by)
+    assert result.rank_by == rank_by
+    issues = result.table.set_index("id").loc[p.ids]
     expected = get_label_quality_scores(p.y_true_codes(), p.proba, method=rank_by)
     np.testing.assert_allclose(issues["label_quality"], expected)
     assert issues["label_quality"].between(0, 1).all()
@@ -207,7 +218,7 @@ def test_integer_labels_and_same_input_same_output():
     proba[np.arange(9), [0, 0, 1, 1, 1, 1, 2, 2, 0]] = 0.8
     p = tk.Predictions(y, proba=proba)
     before = p.proba.copy()
-    first, second = find_label_issues(p), find_label_issues(p)
+    first, second = find_label_issues(p).table, find_label_issues(p).table
     pd.testing.assert_frame_equal(first, second)
     np.testing.assert_array_equal(p.proba, before)
     row = first.set_index("id")
@@ -222,21 +233,33 @@ def test_regression_and_missing_proba_are_refused():
     no_proba = tk.Predictions(["a", "b", "a"], ["a", "b", "b"])
     with pytest.raises(NotApplicableError, match="need class probabilities.*without proba"):
         find_label_issues(no_proba)
-    with pytest.raises(ToolkitTypeError, match="p must be a Predictions, got ndarray"):
+    with pytest.raises(
+        ToolkitTypeError, match=r"find_label_issues: p must be a toolkit.Predictions, got"
+    ):
         find_label_issues(np.zeros((3, 2)))
 
 
 def test_options_are_validated():
     p = small()
-    with pytest.raises(ValidationError, match="method must be one of .*got 'nope'"):
+    with pytest.raises(InvalidValueError, match="method must be one of .*got 'nope'"):
         find_label_issues(p, method="nope")
-    with pytest.raises(ValidationError, match="rank_by must be one of .*got 'nope'"):
+    with pytest.raises(InvalidValueError, match="rank_by must be one of .*got 'nope'"):
         find_label_issues(p, rank_by="nope")
-    with pytest.raises(ValidationError, match="proba_source must be one of .*got 'train'"):
+    with pytest.raises(InvalidValueError, match="proba_source must be one of .*got 'train'"):
         find_label_issues(p, proba_source="train")
-    for bad in (-1, True, 1.5):
-        with pytest.raises(ValidationError, match="min_examples_per_class must be an integer"):
+    with pytest.raises(ToolkitTypeError, match="proba_source must be one of .*got 1"):
+        find_label_issues(p, proba_source=1)
+    with pytest.raises(
+        InvalidValueError, match=r"min_examples_per_class must be an int in \[0, inf\), got -1"
+    ):
+        find_label_issues(p, min_examples_per_class=-1)
+    for bad in (True, 1.5):
+        with pytest.raises(ToolkitTypeError, match="min_examples_per_class must be an int"):
             find_label_issues(p, min_examples_per_class=bad)
+    with pytest.raises(
+        InvalidValueError, match=r"n_jobs must be an int in \[1, inf\) or None, got 0"
+    ):
+        find_label_issues(p, n_jobs=0)
 
 
 def test_classes_with_too_few_examples_are_named():
@@ -255,6 +278,41 @@ def test_classes_with_too_few_examples_are_named():
         find_label_issues(p2, min_examples_per_class=5)
 
 
+def test_label_issues_result_fields_and_json_form():
+    result = find_label_issues(small(), method="both", proba_source="out_of_sample")
+    assert isinstance(result, LabelIssues)
+    assert (result.method, result.rank_by, result.proba_source) == (
+        "both",
+        "self_confidence",
+        "out_of_sample",
+    )
+    assert result.in_sample_reason is None
+    assert result.n_issues == 2 and len(result) == 12
+    assert result.meta == {
+        "method": "both",
+        "rank_by": "self_confidence",
+        "proba_source": "out_of_sample",
+        "in_sample_reason": None,
+        "n_issues": 2,
+    }
+    as_dict = result.to_dict()
+    assert as_dict["table"] == frame_records(result.table)
+    assert as_dict["table"][0] == {
+        "id": "r03",
+        "given_label": "cat",
+        "suggested_label": "dog",
+        "label_quality": 0.05,
+        "is_issue": True,
+    }
+    assert json.loads(json.dumps(as_dict)) == as_dict  # plain JSON types only
+    pd.testing.assert_frame_equal(result.to_frame(), result.table)
+    assert result.to_frame() is not result.table
+    assert repr(result).startswith("LabelIssues(12 rows, method='both'")
+    assert "<b>LabelIssues</b>" in result._repr_html_()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.n_issues = 3
+
+
 def test_probabilities_that_do_not_match_classes_fail_where_they_enter():
     with pytest.raises(InvalidProbabilityError, match="proba has 2 columns but there are 3"):
         tk.Predictions(["a", "b", "c"], proba=[[0.5, 0.5]] * 3)
@@ -269,10 +327,18 @@ def _agreeing(n: int, disagree: int = 0) -> tk.Predictions:
 
 
 def test_in_sample_warning_when_told_or_when_nearly_every_label_is_predicted():
-    with pytest.warns(InSampleProbabilityWarning, match="proba_source='in_sample' was given"):
-        find_label_issues(small(), proba_source="in_sample")
+    with pytest.warns(
+        InSampleProbabilityWarning, match="proba_source='in_sample' was given"
+    ) as rec:
+        told = find_label_issues(small(), proba_source="in_sample")
+    assert rec[0].filename == __file__  # the warning points at the caller's line
+    assert told.proba_source == "in_sample"
+    assert told.in_sample_reason == "proba_source='in_sample' was given"
     with pytest.warns(InSampleProbabilityWarning, match=r"for 100 of 100 rows \(100.0%\)"):
-        find_label_issues(_agreeing(100))
+        seen = find_label_issues(_agreeing(100))
+    assert (
+        seen.in_sample_reason == "the model predicts the given label for 100 of 100 rows (100.0%)"
+    )
     # 2 of 400 rows disagree: 0.5%, still "nearly every"
     with pytest.warns(InSampleProbabilityWarning, match=r"for 398 of 400 rows \(99.5%\)"):
         find_label_issues(_agreeing(400, disagree=2))
@@ -281,9 +347,12 @@ def test_in_sample_warning_when_told_or_when_nearly_every_label_is_predicted():
 def test_no_in_sample_warning_below_100_rows_above_half_a_percent_or_when_told():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        find_label_issues(_agreeing(99))
-        find_label_issues(_agreeing(400, disagree=3))
-        find_label_issues(_agreeing(100), proba_source="out_of_sample")
+        results = [
+            find_label_issues(_agreeing(99)),
+            find_label_issues(_agreeing(400, disagree=3)),
+            find_label_issues(_agreeing(100), proba_source="out_of_sample"),
+        ]
+    assert [r.in_sample_reason for r in results] == [None, None, None]
 
 
 # ---------------------------------------------------------------- out_of_sample_proba
@@ -334,36 +403,45 @@ def test_out_of_sample_proba_inputs_deterministic_unmutated_and_parallel_same():
 
 
 def test_out_of_sample_proba_validation():
-    X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
-    with pytest.raises(ToolkitTypeError, match=r"model must have predict_proba\(\).*Ridge"):
-        from sklearn.linear_model import Ridge
+    from sklearn.linear_model import Ridge
 
+    X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
+    expected = "model must be an object with a fit method and a predict_proba method"
+    with pytest.raises(ToolkitTypeError, match=f"out_of_sample_proba: {expected}, got Ridge"):
         out_of_sample_proba(Ridge(), X, y)
-    with pytest.raises(ToolkitTypeError, match=r"model must have fit\(\).*got object"):
+    with pytest.raises(ToolkitTypeError, match=f"{expected}, got <object"):
         out_of_sample_proba(object(), X, y)
     model = DummyClassifier()
     with pytest.raises(ValidationError, match=r"y must be 1-D, but has shape \(5, 2\)"):
         out_of_sample_proba(model, X, y.reshape(5, 2))
     with pytest.raises(LengthMismatchError, match="X has 10 rows but y has 9"):
         out_of_sample_proba(model, X, y[:9])
-    with pytest.raises(ValidationError, match="y has missing values in 1 row.*rows \\[3\\]"):
+    with pytest.raises(InvalidValueError, match=r"y has 1 missing value\(s\).*rows \[3\]"):
         out_of_sample_proba(model, X, [0, 1, 0, np.nan, 1, 0, 1, 0, 1, 0])
-    with pytest.raises(ValidationError, match="y has missing values"):
+    with pytest.raises(InvalidValueError, match="y has 1 missing value"):
         out_of_sample_proba(model, X, ["a", "b", None, "a", "b", "a", "b", "a", "b", "a"])
     with pytest.raises(ToolkitTypeError, match="y mixes label types"):
         out_of_sample_proba(model, X, np.array(["a", 1] * 5, dtype=object))
     with pytest.raises(InvalidLabelError, match=r"y holds one class only \(\[0\]\)"):
         out_of_sample_proba(model, X, np.zeros(10, dtype=int))
-    with pytest.raises(ValidationError, match="cv must be at least 2 folds, got 1"):
+    with pytest.raises(InvalidValueError, match=r"cv must be an int in \[2, inf\) or .*got 1"):
         out_of_sample_proba(model, X, y, cv=1)
-    with pytest.raises(ToolkitTypeError, match="cv must be an int or a splitter"):
+    with pytest.raises(
+        ToolkitTypeError, match="cv must be an int .* with a split method, got True"
+    ):
         out_of_sample_proba(model, X, y, cv=True)
     with pytest.raises(InvalidLabelError, match=r"at least cv=3 examples.*\[.c.\] have \[2\]"):
         out_of_sample_proba(model, X, ["a"] * 4 + ["b"] * 4 + ["c"] * 2, cv=3)
     with pytest.raises(ValidationError, match="hold every row exactly once.*30 rows"):
         out_of_sample_proba(model, X, y, cv=ShuffleSplit(10, test_size=3, random_state=0))
-    with pytest.raises(ToolkitTypeError, match="progress must be callable"):
+    with pytest.raises(ToolkitTypeError, match="progress must be a callable or None, got 'bar'"):
         out_of_sample_proba(model, X, y, progress="bar")
+    with pytest.raises(ToolkitTypeError, match="random_state must be an int .* or None, got 1.5"):
+        out_of_sample_proba(model, X, y, random_state=1.5)
+    with pytest.raises(InvalidValueError, match="n_jobs must not be 0"):
+        out_of_sample_proba(model, X, y, n_jobs=0)
+    with pytest.raises(ToolkitTypeError, match="y must be array-like, got 'ab'"):
+        out_of_sample_proba(model, X, "ab")
 
 
 # ---------------------------------------------------------------- label_issue_share
@@ -403,6 +481,36 @@ def test_label_issue_share_on_a_patterns_table_by_hand():
     pd.testing.assert_frame_equal(patterns, before)
 
 
+def test_label_issue_share_takes_pattern_objects_and_results_with_a_table():
+    p, is_issue = share_fixture()
+    patterns = pd.DataFrame(
+        {
+            "conditions": [
+                Pattern((Condition("g", "==", "x"),)),
+                Pattern((Condition("v", "in (]", (1, 5)), Condition("g", "==", "y"))),
+                Pattern(()),
+            ]
+        }
+    )
+    # g = x: 2/3 as above; v in (1, 5] and g = y: row 4 (an error and an issue) -> 1;
+    # no condition: every row, errors 0, 1, 2, 4, 5 of which 0, 1, 4 are issues -> 3/5
+    expected = [2 / 3, 1.0, 3 / 5]
+    np.testing.assert_allclose(label_issue_share(is_issue, p, patterns), expected)
+    np.testing.assert_allclose(label_issue_share(is_issue, p, Result(patterns)), expected)
+
+
+def test_label_issue_share_takes_a_label_issues_result():
+    p = small()
+    p = tk.Predictions(p.y_true, proba=p.proba, ids=p.ids)
+    result = find_label_issues(p)
+    # flagged r03 and r08 are both errors of the model; the errors are rows 3 and 8 only
+    assert p.errors.nonzero()[0].tolist() == [3, 8]
+    np.testing.assert_allclose(label_issue_share(result, p, [np.ones(12, dtype=bool)]), [1.0])
+    np.testing.assert_array_equal(
+        label_issue_share(result, p, [p.errors]), label_issue_share(result.table, p, [p.errors])
+    )
+
+
 def test_label_issue_share_takes_the_issues_table_in_any_order():
     p, is_issue = share_fixture()
     table = pd.DataFrame(
@@ -414,6 +522,8 @@ def test_label_issue_share_takes_the_issues_table_in_any_order():
 
 
 def test_label_issue_share_on_error_clusters_uses_membership():
+    from toolkit.analysis.clusters import ErrorClusters
+
     p, is_issue = share_fixture()
     clusters = ErrorClusters(
         table=pd.DataFrame({"cluster": [1, 0], "conditions": [[], []]}),
@@ -439,15 +549,20 @@ def test_label_issue_share_on_real_error_patterns_rebuilds_their_rows():
     # with a random half of the errors flagged, share x the table's error count is a whole
     # number only if the rebuilt rows hold exactly the pattern's errors
     half = p.errors & (rng.random(n) < 0.5)
-    counts = label_issue_share(half, p, patterns) * patterns["errors"].to_numpy()
+    errors = patterns.table["errors"].to_numpy()
+    counts = label_issue_share(half, p, patterns) * errors
     np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
-    assert ((counts > 0) & (counts < patterns["errors"].to_numpy())).any()
+    assert ((counts > 0) & (counts < errors)).any()
+    # the result and its table give the same shares
+    np.testing.assert_array_equal(
+        label_issue_share(half, p, patterns), label_issue_share(half, p, patterns.table)
+    )
 
 
 def test_label_issue_share_validation():
     p, is_issue = share_fixture()
     masks = [np.ones(8, dtype=bool)]
-    with pytest.raises(ToolkitTypeError, match="p must be a Predictions"):
+    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got .p."):
         label_issue_share(is_issue, "p", masks)
     with pytest.raises(LengthMismatchError, match="issues has 7 rows but p has 8"):
         label_issue_share(is_issue[:7], p, masks)
@@ -465,8 +580,12 @@ def test_label_issue_share_validation():
         label_issue_share(other, p, masks)
     with pytest.raises(LengthMismatchError, match="groups\\[0\\] has 3 rows but p has 8"):
         label_issue_share(is_issue, p, [[1, 0, 1]])
-    with pytest.raises(ToolkitTypeError, match="groups must be a find_error_patterns table"):
+    with pytest.raises(ToolkitTypeError, match="groups must be array-like or an object with"):
         label_issue_share(is_issue, p, "g = x")
+    with pytest.raises(
+        ToolkitTypeError, match="issues must be a toolkit.LabelIssues or array-like"
+    ):
+        label_issue_share(3, p, masks)
     with pytest.raises(ColumnNotFoundError, match="needs a 'conditions' column"):
         label_issue_share(is_issue, p, pd.DataFrame({"pattern": ["g = x"]}))
     bad_column = pd.DataFrame({"conditions": [[{"column": "zz", "op": "==", "value": 1}]]})
@@ -475,6 +594,8 @@ def test_label_issue_share_validation():
     bare = tk.Predictions(p.y_true, p.y_pred)
     with pytest.raises(ValidationError, match="p has no features"):
         label_issue_share(is_issue, bare, bad_column)
+    from toolkit.analysis.clusters import ErrorClusters
+
     short = ErrorClusters(
         pd.DataFrame({"cluster": [0]}), pd.DataFrame({"id": [10], "cluster": [0]}), 0, 0
     )
@@ -509,7 +630,9 @@ def test_issues_table_is_a_sorted_permutation_of_the_rows(n, k, seed):
     rng = np.random.default_rng(seed)
     y = np.concatenate([np.arange(k), np.arange(k), rng.integers(0, k, n - 2 * k)])
     proba = rng.dirichlet(np.ones(k), n)
-    issues = find_label_issues(tk.Predictions(y, proba=proba, classes=np.arange(k)))
+    result = find_label_issues(tk.Predictions(y, proba=proba, classes=np.arange(k)))
+    issues = result.table
+    assert result.n_issues == issues["is_issue"].sum() and len(result) == n
     assert sorted(issues["id"]) == list(range(n))
     q = issues["label_quality"].to_numpy()
     assert ((q >= 0) & (q <= 1)).all() and (np.diff(q) >= 0).all()

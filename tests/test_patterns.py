@@ -9,8 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import toolkit as tk
-from toolkit.analysis.binning import condition_mask
-from toolkit.exceptions import ColumnNotFoundError, ValidationError
+from toolkit._json import json_safe
+from toolkit.analysis.conditions import Condition, Pattern
+from toolkit.analysis.patterns import ErrorPatterns
+from toolkit.exceptions import (
+    ColumnNotFoundError,
+    InvalidValueError,
+    ToolkitTypeError,
+    ValidationError,
+)
 
 
 def _table(cells):
@@ -25,13 +32,6 @@ def _table(cells):
     return tk.Predictions(y_true, y_pred, classes=[0, 1], features={"color": color, "shape": shape})
 
 
-def _mask(frame, conditions):
-    mask = np.ones(len(frame), dtype=bool)
-    for condition in conditions:
-        mask &= condition_mask(frame, condition)
-    return mask
-
-
 def test_two_overlapping_patterns_and_their_interaction_written_out_by_hand():
     # red: 110/200 errors, square: 110/200, red ∧ square: 70/100; 155 errors in 400 rows.
     p = _table(
@@ -42,7 +42,7 @@ def test_two_overlapping_patterns_and_their_interaction_written_out_by_hand():
             ("blue", "round"): (100, 5),
         }
     )
-    r = tk.find_error_patterns(p, holdout=0, min_support=10)
+    r = tk.find_error_patterns(p, holdout=0, min_support=10).table
     assert r["pattern"].tolist() == [
         "color = red",
         "shape = square",
@@ -56,10 +56,14 @@ def test_two_overlapping_patterns_and_their_interaction_written_out_by_hand():
     np.testing.assert_allclose(r["gain_pp"], [27.5, 27.5, 17.5])
     # red: 110 errors; square adds blue ∧ square's 40; red ∧ square adds none: 150/400
     np.testing.assert_allclose(r["cumulative_gain_pp"], [27.5, 37.5, 37.5])
-    assert r["conditions"].tolist()[2] == [
+    assert r["conditions"].tolist()[2] == Pattern(
+        (Condition("color", "==", "red"), Condition("shape", "==", "square"))
+    )
+    assert json_safe(r["conditions"].tolist()[2]) == [
         {"column": "color", "op": "==", "value": "red"},
         {"column": "shape", "op": "==", "value": "square"},
     ]
+    assert r["pattern"].tolist() == [c.label for c in r["conditions"]]
     assert r["confirmed"].isna().all()  # no holdout, nothing to confirm
     assert (r["q_value"] < 0.05).all()
 
@@ -74,7 +78,7 @@ def test_parent_explained_by_its_refinement_is_replaced_by_it():
             ("blue", "round"): (50, 2),
         }
     )
-    r = tk.find_error_patterns(p, holdout=0, min_support=10)
+    r = tk.find_error_patterns(p, holdout=0, min_support=10).table
     assert r["pattern"].tolist() == ["color = red ∧ shape = square"]
     assert (r["n"].iloc[0], r["errors"].iloc[0]) == (40, 30)
     np.testing.assert_allclose(r["gain_pp"], [30 / 200 * 100])
@@ -91,16 +95,18 @@ def test_child_that_adds_nothing_over_its_parent_is_dropped():
             ("blue", "round"): (100, 5),
         }
     )
-    r = tk.find_error_patterns(p, holdout=0, min_support=10)
+    r = tk.find_error_patterns(p, holdout=0, min_support=10).table
     assert r["pattern"].tolist() == ["color = red"]
     assert r["errors"].tolist() == [100]
 
 
 def test_nothing_found_when_errors_are_uniform():
     p = _table({(c, s): (100, 10) for c in ("red", "blue") for s in ("square", "round")})
-    r = tk.find_error_patterns(p, holdout=0, min_support=10)
-    assert len(r) == 0
-    assert list(r.columns[:3]) == ["pattern", "conditions", "n_conditions"]
+    result = tk.find_error_patterns(p, holdout=0, min_support=10)
+    assert len(result) == 0 and result.patterns == []
+    assert list(result.table.columns[:3]) == ["pattern", "conditions", "n_conditions"]
+    assert result.n_significant == 0 and result.n_kept == 0
+    assert result.to_dict()["table"] == []
 
 
 def test_holdout_confirms_a_strong_pattern_and_is_deterministic():
@@ -113,14 +119,15 @@ def test_holdout_confirms_a_strong_pattern_and_is_deterministic():
     p = tk.Predictions(
         np.zeros(n, int), wrong.astype(int), classes=[0, 1], features={"color": color, "size": size}
     )
-    a = tk.find_error_patterns(p, random_state=3)
-    b = tk.find_error_patterns(p, random_state=3)
+    result = tk.find_error_patterns(p, random_state=3)
+    a = result.table
+    b = tk.find_error_patterns(p, random_state=3).table
     pd.testing.assert_frame_equal(a, b)
     assert a["pattern"].iloc[0] == "color = red ∧ size = S"
     assert bool(a["confirmed"].iloc[0])
     assert a["holdout_n"].iloc[0] == pytest.approx(planted.sum() / 2, abs=40)
     assert 0.7 < a["holdout_error_rate"].iloc[0] < 0.9
-    assert a.attrs["n_search"] == 2000
+    assert result.n_search == 2000 and result.n == n and result.holdout == 0.5
 
 
 def test_numeric_bins_and_missing_values_are_pattern_atoms():
@@ -134,12 +141,14 @@ def test_numeric_bins_and_missing_values_are_pattern_atoms():
     p = tk.Predictions(
         np.zeros(n, int), wrong.astype(int), classes=[0, 1], features={"age": age, "job": job}
     )
-    r = tk.find_error_patterns(p, holdout=0)
+    r = tk.find_error_patterns(p, holdout=0).table
     assert r["pattern"].iloc[0] == "age = (missing)"
-    assert r["conditions"].iloc[0] == [{"column": "age", "op": "is missing", "value": None}]
+    assert r["conditions"].iloc[0].to_dict() == [
+        {"column": "age", "op": "is missing", "value": None}
+    ]
     frame = pd.DataFrame({"age": age, "job": job})
     for row in r.itertuples():  # counts are those of the rules as written
-        mask = _mask(frame, row.conditions)
+        mask = row.conditions.mask(frame)
         assert mask.sum() == row.n and (mask & wrong).sum() == row.errors
 
 
@@ -151,7 +160,7 @@ def test_regression_uses_the_error_indicator_and_reports_mae():
     noise = np.where(region == "south", 3.0, 0.2)
     y_pred = y + rng.normal(size=n) * noise
     p = tk.Predictions(y, y_pred, features={"region": region})
-    r = tk.find_error_patterns(p, holdout=0)
+    r = tk.find_error_patterns(p, holdout=0).table
     assert r["pattern"].tolist() == ["region = south"]
     south = region == "south"
     assert r["mae"].iloc[0] == pytest.approx(np.abs(y_pred - y)[south].mean())
@@ -161,20 +170,122 @@ def test_regression_uses_the_error_indicator_and_reports_mae():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"columns": ["nope"]}, "nope"),
-        ({"max_conditions": 0}, "max_conditions"),
-        ({"alpha": 1.5}, "alpha"),
-        ({"holdout": 1.0}, "holdout"),
+        ({"max_conditions": 0}, r"max_conditions must be an int in \[1, inf\), got 0"),
+        ({"alpha": 1.5}, r"alpha must be a number in \(0, 1\), got 1.5"),
+        ({"alpha": 0}, "alpha"),
+        ({"holdout": 1.0}, r"holdout must be a number in \[0, 1\), got 1.0"),
         ({"top": 0}, "top"),
         ({"bins": 1}, "bins"),
+        ({"bins": 0}, "bins"),
         ({"min_support": -3}, "min_support"),
+        ({"min_support": 0}, "min_support"),
+        ({"min_support": 1.5}, "min_support"),
         ({"min_lift": 0.5}, "min_lift"),
+        ({"min_improvement": 0.9}, "min_improvement"),
+        ({"random_state": -1}, "random_state"),
+        ({"max_categories": 0}, "max_categories"),
     ],
 )
-def test_bad_arguments_name_the_problem(kwargs, match):
+def test_out_of_range_arguments_are_value_errors_that_name_the_parameter(kwargs, match):
     p = _table({("red", "square"): (10, 5), ("blue", "round"): (10, 1)})
-    with pytest.raises((ValidationError, ColumnNotFoundError), match=match):
+    with pytest.raises(InvalidValueError, match=f"find_error_patterns: .*{match}"):
         tk.find_error_patterns(p, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"top": True},
+        {"top": 2.0},
+        {"max_conditions": "2"},
+        {"bins": 5.0},
+        {"alpha": "0.05"},
+        {"holdout": None},
+        {"min_support": "1%"},
+        {"min_support": True},
+        {"random_state": 1.5},
+        {"columns": "color"},
+        {"columns": ["color", 1]},
+        {"min_lift": None},
+    ],
+)
+def test_wrong_types_are_type_errors_that_name_the_parameter(kwargs):
+    p = _table({("red", "square"): (10, 5), ("blue", "round"): (10, 1)})
+    (name,) = kwargs
+    with pytest.raises(ToolkitTypeError, match=f"find_error_patterns: {name} must be"):
+        tk.find_error_patterns(p, **kwargs)
+
+
+def test_unknown_or_empty_columns_are_named():
+    p = _table({("red", "square"): (10, 5), ("blue", "round"): (10, 1)})
+    with pytest.raises(ColumnNotFoundError, match="nope"):
+        tk.find_error_patterns(p, columns=["nope"])
+    with pytest.raises(ValidationError, match="columns is empty"):
+        tk.find_error_patterns(p, columns=[])
+
+
+def test_min_support_as_a_fraction_of_the_search_rows():
+    # 400 rows, holdout 0: 0.05 of them is 20 rows; 0.001 rounds up to 1
+    p = _table({(c, s): (100, 10) for c in ("red", "blue") for s in ("square", "round")})
+    assert tk.find_error_patterns(p, holdout=0, min_support=0.05).min_support == 20
+    assert tk.find_error_patterns(p, holdout=0, min_support=0.001).min_support == 1
+    assert tk.find_error_patterns(p, holdout=0, min_support=np.int64(7)).min_support == 7
+    assert tk.find_error_patterns(p, holdout=0).min_support == 5  # 1% of 400, at least 5
+
+
+def test_result_fields_patterns_and_json_form():
+    # the first hand-built table: 4 cells of 100 rows, 155 errors
+    p = _table(
+        {
+            ("red", "square"): (100, 70),
+            ("red", "round"): (100, 40),
+            ("blue", "square"): (100, 40),
+            ("blue", "round"): (100, 5),
+        }
+    )
+    result = tk.find_error_patterns(p, holdout=0, min_support=10)
+    assert isinstance(result, ErrorPatterns) and len(result) == 3
+    # 2 columns of 2 values: 4 single conditions and 4 pairs are counted and tested
+    assert (result.n_tested, result.n_search, result.n, result.min_support) == (8, 400, 400, 10)
+    assert result.overall_error_rate == pytest.approx(155 / 400)
+    assert result.holdout == 0 and result.n_kept == 3
+    assert not result.table.attrs
+    assert [pattern.label for pattern in result.patterns] == result.table["pattern"].tolist()
+    frame = pd.DataFrame({"color": ["red", "blue", "red"], "shape": ["square"] * 3})
+    assert result.mask(2, frame).tolist() == [True, False, True]
+    data = result.to_dict()
+    assert set(data) == {
+        "n_tested",
+        "n_significant",
+        "n_kept",
+        "min_support",
+        "n_search",
+        "n",
+        "overall_error_rate",
+        "holdout",
+        "table",
+    }
+    assert data["table"][2]["conditions"] == [
+        {"column": "color", "op": "==", "value": "red"},
+        {"column": "shape", "op": "==", "value": "square"},
+    ]
+    assert data["table"][0]["confirmed"] is None  # no holdout
+    back = [Pattern.from_dicts(row["conditions"]) for row in data["table"]]
+    assert back == result.patterns
+
+
+def test_interval_conditions_keep_their_json_form():
+    # age 1..300 in 3 bins: cuts at the 100th and 200th values -> < 100, [100, 200), >= 200;
+    # every other row of the middle bin is wrong, none elsewhere
+    age = np.arange(1, 301, dtype=float)
+    wrong = (age >= 100) & (age < 200) & (age % 2 == 0)
+    p = tk.Predictions(np.zeros(300, int), wrong.astype(int), classes=[0, 1], features={"age": age})
+    result = tk.find_error_patterns(p, holdout=0, bins=3)
+    assert result.table["pattern"].tolist() == ["age ∈ [100, 200)"]
+    assert (result.table["n"].iloc[0], result.table["errors"].iloc[0]) == (100, 50)
+    assert json_safe(result.table["conditions"].tolist()) == [
+        [{"column": "age", "op": "in [)", "value": [100.0, 200.0]}]
+    ]
 
 
 def test_needs_features():
@@ -223,10 +334,10 @@ def test_planted_slice_on_adult_is_recovered_in_the_top_three(adult_predictions,
     planted_pred = y_pred.copy()
     planted_pred[flip] = np.where(y_true[flip] == ">50K", "<=50K", ">50K")
     p = tk.Predictions(y_true, planted_pred, features=features)
-    r = tk.find_error_patterns(p, random_state=0)
+    r = tk.find_error_patterns(p, random_state=0).table
     jaccards = []
-    for conditions in r["conditions"].head(3):
-        found = _mask(features, conditions)
+    for pattern in r["conditions"].head(3):
+        found = pattern.mask(features)
         jaccards.append((found & mask).sum() / (found | mask).sum())
     assert max(jaccards) >= 0.8, (r["pattern"].head(3).tolist(), jaccards)
     best = r["pattern"].head(3).tolist()[int(np.argmax(jaccards))]
@@ -249,11 +360,13 @@ def test_properties(seed, n, min_support, holdout):
     }
     wrong = rng.random(n) < np.where(feats["a"] == "x", 0.6, 0.15)
     p = tk.Predictions(np.zeros(n, int), wrong.astype(int), classes=[0, 1], features=feats)
-    r = tk.find_error_patterns(p, min_support=min_support, holdout=holdout, random_state=seed)
+    result = tk.find_error_patterns(p, min_support=min_support, holdout=holdout, random_state=seed)
+    r = result.table
     frame = pd.DataFrame(feats)
     overall_pp = wrong.mean() * 100
-    for row in r.itertuples():
-        mask = _mask(frame, row.conditions)
+    for i, row in enumerate(r.itertuples()):
+        mask = row.conditions.mask(frame)
+        np.testing.assert_array_equal(result.mask(i, frame), mask)
         assert mask.sum() == row.n
         assert (mask & wrong).sum() == row.errors
         assert 0 <= row.error_rate <= 1 and row.ci_low <= row.error_rate <= row.ci_high

@@ -6,23 +6,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import REPORT_SECTIONS
 
 import toolkit as tk
 from toolkit.report.render import MAX_TABLE_ROWS
 
-SECTIONS = [
-    "summary",
-    "metrics",
-    "classes",
-    "calibration",
-    "slices",
-    "patterns",
-    "clusters",
-    "label-issues",
-    "labeling-queue",
-    "chain",
-    "run",
-]
 EVIL = [
     "<script>alert('x')</script>",
     '"><img src=x onerror=alert(1)>',
@@ -51,7 +39,7 @@ def _evil_predictions(n=600, seed=0):
 
 def test_every_string_from_the_data_is_escaped():
     d = tk.diagnose(_evil_predictions())
-    assert d.error_patterns["pattern"].iloc[0] == f"group = {EVIL[0]}"  # it is in the report
+    assert d.error_patterns.table["pattern"].iloc[0] == f"group = {EVIL[0]}"  # it is in the report
     html = d.to_html()
     for evil in EVIL:
         assert evil not in html
@@ -66,7 +54,7 @@ def test_report_is_self_contained_and_has_every_section(tmp_path):
     path = tmp_path / "r.html"
     html = d.to_html(path)
     assert path.read_text(encoding="utf-8") == html
-    for section in SECTIONS:
+    for section in REPORT_SECTIONS:
         assert f'<section id="{section}"' in html
     # nothing is fetched: no http(s) or protocol-relative src/href/url()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
@@ -81,7 +69,7 @@ def test_summary_has_numbers_from_the_results():
     p = _evil_predictions()
     d = tk.diagnose(p)
     html = d.to_html()
-    top = d.error_patterns.iloc[0]
+    top = d.error_patterns.table.iloc[0]
     assert f"{top['gain_pp']:.1f} points of error" in html
     held_out = "(confirmed on held-out rows)" if top["confirmed"] else "(not confirmed"
     assert held_out in html  # confirmed is a numpy/pandas bool, not True

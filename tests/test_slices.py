@@ -14,8 +14,14 @@ from scipy import stats
 from sklearn.metrics import log_loss
 
 from toolkit import Predictions, compute_metrics, slice_metrics
-from toolkit.analysis.binning import bin_column, condition_mask
-from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
+from toolkit.analysis.binning import bin_column
+from toolkit.analysis.slices import SliceMetrics
+from toolkit.exceptions import (
+    ColumnNotFoundError,
+    InvalidValueError,
+    ToolkitTypeError,
+    ValidationError,
+)
 
 Z = 1.959963984540054  # norm.ppf(0.975)
 SLICE_COLUMNS = [
@@ -160,7 +166,8 @@ HOURS_LOSSES = [
 
 
 def test_categorical_column_by_hand():
-    table = slice_metrics(fixture_predictions(), by="color")
+    result = slice_metrics(fixture_predictions(), by="color")
+    table = result.table
     assert list(table.columns) == SLICE_COLUMNS + ["accuracy", "log_loss", "brier"]
     assert_rows(table, COLOR_ROWS)
     # Wilson bounds of 1/4, 3/4 and 0/2
@@ -172,8 +179,8 @@ def test_categorical_column_by_hand():
     # BH over 3 slices: sorted 5/42, 13/14, 1 -> 15/42, min(39/28, 1), 1 -> 5/14, 1, 1
     assert table["q_value"].tolist() == pytest.approx([1.0, 5 / 14, 1.0])
     assert table["flagged"].tolist() == [False, False, False]
-    assert table.attrs["overall_error_rate"] == pytest.approx(0.4)
-    assert table.attrs["n"] == 10
+    assert result.overall_error_rate == pytest.approx(0.4)
+    assert (result.n, result.task) == (10, "binary")
     assert table["n"].dtype.kind == "i" and table["errors"].dtype.kind == "i"
     assert table["flagged"].dtype == bool
 
@@ -181,14 +188,19 @@ def test_categorical_column_by_hand():
 def test_flagged_needs_q_below_alpha_and_min_size():
     p = fixture_predictions()
     # red has q = 5/14 = 0.357 and n = 4
-    flagged = slice_metrics(p, by="color", alpha=0.4, min_size=4)["flagged"].tolist()
+    flagged = slice_metrics(p, by="color", alpha=0.4, min_size=4).table["flagged"].tolist()
     assert flagged == [False, True, False]
-    assert slice_metrics(p, by="color", alpha=0.4, min_size=5)["flagged"].tolist() == [False] * 3
-    assert slice_metrics(p, by="color", alpha=0.35, min_size=1)["flagged"].tolist() == [False] * 3
+    assert (
+        slice_metrics(p, by="color", alpha=0.4, min_size=5).table["flagged"].tolist() == [False] * 3
+    )
+    assert (
+        slice_metrics(p, by="color", alpha=0.35, min_size=1).table["flagged"].tolist()
+        == [False] * 3
+    )
 
 
 def test_numeric_column_with_point_mass_and_missing_by_hand():
-    table = slice_metrics(fixture_predictions(), by="hours", bins=3)
+    table = slice_metrics(fixture_predictions(), by="hours", bins=3).table
     assert table["column"].tolist() == ["hours"] * 5
     assert_rows(table, HOURS_ROWS)
     for (_, row), exp, (ll, brier) in zip(table.iterrows(), HOURS_ROWS, HOURS_LOSSES):
@@ -205,7 +217,7 @@ def test_numeric_column_with_point_mass_and_missing_by_hand():
 
 
 def test_two_columns_share_one_correction():
-    table = slice_metrics(fixture_predictions(), by=["color", "hours"], bins=3)
+    table = slice_metrics(fixture_predictions(), by=["color", "hours"], bins=3).table
     assert table["column"].tolist() == ["color"] * 3 + ["hours"] * 5
     p_values = [13 / 14, 5 / 42, 1.0, 0.4, 0.4, 31 / 42, 1.0, 1.0]
     assert table["p_value"].tolist() == pytest.approx(p_values)
@@ -215,7 +227,7 @@ def test_two_columns_share_one_correction():
 
 
 def test_pairs_by_hand():
-    table = slice_metrics(fixture_predictions(), by=["color", "hours"], bins=3, pairs=True)
+    table = slice_metrics(fixture_predictions(), by=["color", "hours"], bins=3, pairs=True).table
     pair = table[table["column"] == "color × hours"].reset_index(drop=True)
     # non-empty cells only, in the order color-major, hours-minor
     expected = [
@@ -250,7 +262,7 @@ def test_pairs_by_hand():
 
 def test_single_column_of_one_value_is_the_whole_data():
     p = fixture_predictions(color=["x"] * 10)
-    row = slice_metrics(p, by="color").iloc[0]
+    row = slice_metrics(p, by="color").table.iloc[0]
     assert (row["slice"], row["n"], row["errors"]) == ("color = x", 10, 4)
     assert row["p_value"] == 1.0  # no rest to compare with
     assert row["gap_pp"] == pytest.approx(0.0)
@@ -261,7 +273,7 @@ def test_single_column_of_one_value_is_the_whole_data():
 def test_slices_without_probabilities_have_accuracy_only():
     y_pred = ["no", "yes", "yes", "yes", "no", "yes", "no", "no", "no", "yes"]
     features = pd.DataFrame({"color": pd.Series(COLOR, dtype=object)})
-    table = slice_metrics(Predictions(Y, y_pred, features=features))
+    table = slice_metrics(Predictions(Y, y_pred, features=features)).table
     assert list(table.columns) == SLICE_COLUMNS + ["accuracy"]
     assert_rows(
         table, [{k: r[k] for k in ("slice", "n", "errors", "accuracy")} for r in COLOR_ROWS]
@@ -284,7 +296,7 @@ def test_regression_by_hand():
         tolerance=0.75,
         features={"group": ["a", "a", "a", "b", "b", "b"]},
     )
-    table = slice_metrics(p)
+    table = slice_metrics(p).table
     assert list(table.columns) == SLICE_COLUMNS + ["mae", "rmse", "mean_error"]
     assert_rows(
         table,
@@ -332,7 +344,7 @@ def test_multiclass_slice_metrics_match_compute_metrics_on_each_slice():
         ]
     )
     group = np.array(["u", "v", "u", "v", "u", "v"], dtype=object)
-    table = slice_metrics(Predictions(y, proba=proba, features={"g": group}))
+    table = slice_metrics(Predictions(y, proba=proba, features={"g": group})).table
     # u: rows 0, 2, 4 (all right); Brier (sum over classes) 0.14, 0.06, 0.06
     # v: rows 1, 3, 5; Brier 0.86, 0.38, 0.78
     assert table["brier"].tolist() == pytest.approx([0.26 / 3, 2.02 / 3])
@@ -360,7 +372,7 @@ def _as(kind, values):
 
 @pytest.mark.parametrize("kind", ["list", "ndarray", "Series", "DataFrame"])
 def test_same_table_for_list_ndarray_series_dataframe(kind):
-    reference = slice_metrics(fixture_predictions(), bins=3, pairs=True)
+    reference = slice_metrics(fixture_predictions(), bins=3, pairs=True).table
     proba = {
         "list": [[1 - v, v] for v in P_YES],
         "ndarray": np.array([[1 - v, v] for v in P_YES]),
@@ -374,7 +386,7 @@ def test_same_table_for_list_ndarray_series_dataframe(kind):
         "DataFrame": pd.DataFrame({"color": pd.Series(COLOR, dtype=object), "hours": HOURS}),
     }[kind]
     p = Predictions(_as(kind, Y), proba=proba, features=features)
-    table = slice_metrics(p, bins=3, pairs=True)
+    table = slice_metrics(p, bins=3, pairs=True).table
     pd.testing.assert_frame_equal(table, reference)
     assert compute_metrics(p).overall == pytest.approx(
         compute_metrics(fixture_predictions()).overall
@@ -383,17 +395,17 @@ def test_same_table_for_list_ndarray_series_dataframe(kind):
 
 def test_ndarray_features_are_named_by_position():
     x = np.column_stack([np.arange(10) % 3, np.array(HOURS)])
-    table = slice_metrics(Predictions(Y, proba=P_YES, features=x), bins=3)
+    table = slice_metrics(Predictions(Y, proba=P_YES, features=x), bins=3).table
     frame = pd.DataFrame({"x0": np.arange(10) % 3, "x1": HOURS}).astype(float)
-    reference = slice_metrics(Predictions(Y, proba=P_YES, features=frame), bins=3)
+    reference = slice_metrics(Predictions(Y, proba=P_YES, features=frame), bins=3).table
     pd.testing.assert_frame_equal(table, reference)
     assert table["column"].unique().tolist() == ["x0", "x1"]
 
 
 def test_integer_and_string_labels_give_the_same_table():
     as_int = [1 if v == "yes" else 0 for v in Y]
-    strings = slice_metrics(fixture_predictions(), bins=3)
-    integers = slice_metrics(fixture_predictions(y=as_int), bins=3)
+    strings = slice_metrics(fixture_predictions(), bins=3).table
+    integers = slice_metrics(fixture_predictions(y=as_int), bins=3).table
     pd.testing.assert_frame_equal(integers, strings)
 
 
@@ -406,7 +418,7 @@ def test_features_are_not_mutated():
 
 def test_max_categories_groups_the_rest_as_other():
     color = ["red", "red", "red", "blue", "blue", "green", "pink", "teal", None, None]
-    table = slice_metrics(fixture_predictions(color=color), by="color", max_categories=3)
+    table = slice_metrics(fixture_predictions(color=color), by="color", max_categories=3).table
     # keeps the 2 most frequent (red 3, blue 2); green, pink, teal -> (other)
     assert table["slice"].tolist() == [
         "color = blue",
@@ -424,7 +436,7 @@ def test_infinite_feature_values_do_not_crash():
     x = np.array([0.0] * 60 + list(range(1, 26)) + [np.inf] * 15)
     y = np.arange(100) % 2
     p = Predictions(y, y_pred=np.zeros(100, dtype=int), features={"x": x})
-    table = slice_metrics(p, bins=5)
+    table = slice_metrics(p, bins=5).table
     assert table["n"].sum() == 100
 
 
@@ -444,18 +456,47 @@ def test_unknown_column_is_named():
         slice_metrics(fixture_predictions(), by="nope")
 
 
-@pytest.mark.parametrize("bins", [1, 0, -3, 2.5, "5"])
+@pytest.mark.parametrize("bins", [1, 0, -3])
 def test_rejects_bins_below_two(bins):
     with pytest.raises(
-        ValidationError, match=re.escape(f"bins must be an integer >= 2, got {bins!r}")
+        InvalidValueError,
+        match=re.escape(f"slice_metrics: bins must be an int in [2, inf), got {bins!r}"),
     ):
         slice_metrics(fixture_predictions(), bins=bins)
 
 
-@pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("bins", [2.5, "5", True, None])
+def test_rejects_bins_of_the_wrong_type(bins):
+    with pytest.raises(ToolkitTypeError, match=r"slice_metrics: bins must be an int in \[2, inf\)"):
+        slice_metrics(fixture_predictions(), bins=bins)
+
+
+@pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, float("nan"), float("inf")])
 def test_rejects_alpha_out_of_range(alpha):
-    with pytest.raises(ValidationError, match=r"alpha must be in \(0, 1\)"):
+    with pytest.raises(
+        InvalidValueError, match=r"slice_metrics: alpha must be a number in \(0, 1\)"
+    ):
         slice_metrics(fixture_predictions(), alpha=alpha)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"alpha": "0.05"}, ToolkitTypeError),
+        ({"pairs": 1}, ToolkitTypeError),
+        ({"pairs": "yes"}, ToolkitTypeError),
+        ({"min_size": -1}, InvalidValueError),
+        ({"min_size": 2.0}, ToolkitTypeError),
+        ({"max_categories": 0}, InvalidValueError),
+        ({"max_categories": True}, ToolkitTypeError),
+        ({"by": 3}, ToolkitTypeError),
+        ({"by": ["color", 3]}, ToolkitTypeError),
+    ],
+)
+def test_rejects_bad_parameters_by_name(kwargs, error):
+    (name,) = kwargs
+    with pytest.raises(error, match=f"slice_metrics: {name} must be"):
+        slice_metrics(fixture_predictions(), **kwargs)
 
 
 def test_rejects_empty_and_repeated_by():
@@ -466,8 +507,37 @@ def test_rejects_empty_and_repeated_by():
 
 
 def test_rejects_what_is_not_predictions():
-    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got DataFrame"):
+    with pytest.raises(
+        ToolkitTypeError, match=r"(?s)slice_metrics: p must be a .*Predictions, got .*DataFrame"
+    ):
         slice_metrics(pd.DataFrame({"a": [1]}))
+
+
+# ---------------------------------------------------------------- result object
+
+
+def test_result_fields_and_json_form():
+    result = slice_metrics(fixture_predictions(), by="color")
+    assert isinstance(result, SliceMetrics) and len(result) == 3
+    assert result.meta == {"overall_error_rate": 0.4, "n": 10, "task": "binary"}
+    assert not result.table.attrs
+    data = result.to_dict()
+    assert data["n"] == 10 and data["task"] == "binary"
+    assert [row["slice"] for row in data["table"]] == [r["slice"] for r in COLOR_ROWS]
+    assert data["table"][0]["n"] == int(result.table["n"].iloc[0])
+    assert pd.DataFrame(data["table"])["errors"].tolist() == result.table["errors"].tolist()
+    pd.testing.assert_frame_equal(result.to_frame(), result.table)
+    with pytest.raises(AttributeError):
+        result.n = 3  # frozen
+
+
+def test_regression_result_task():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    p = Predictions(y, y + rng.normal(size=50), features={"g": ["a", "b"] * 25})
+    result = slice_metrics(p)
+    assert result.task == "regression"
+    assert result.overall_error_rate == pytest.approx(p.errors.mean())
 
 
 # ---------------------------------------------------------------- real data: Adult
@@ -519,11 +589,12 @@ def mask_from_label(values: pd.Series, column: str, label: str) -> np.ndarray:
 
 def test_adult_slices_match_plain_mask_recomputation(adult):
     p, features, y_true, y_pred, proba, classes = adult
-    table = slice_metrics(p)
+    result = slice_metrics(p)
+    table = result.table
     n = len(y_true)
     wrong = y_pred != y_true
-    assert table.attrs["n"] == n
-    assert table.attrs["overall_error_rate"] == pytest.approx(wrong.mean())
+    assert result.n == n
+    assert result.overall_error_rate == pytest.approx(wrong.mean())
     assert table["column"].unique().tolist() == list(features.columns)
     p_values = []
     for column, block in table.groupby("column", sort=False):
@@ -533,7 +604,7 @@ def test_adult_slices_match_plain_mask_recomputation(adult):
         assert bins.labels == block["slice"].tolist()
         covered = np.zeros(n, dtype=int)
         for (_, row), condition in zip(block.iterrows(), bins.conditions):
-            mask = condition_mask(features, condition)
+            mask = condition.mask(features)
             parsed = mask_from_label(features[column], column, row["slice"])
             np.testing.assert_array_equal(parsed, mask, row["slice"])
             if pd.api.types.is_object_dtype(features[column]) and "(missing)" not in row["slice"]:
@@ -575,7 +646,7 @@ def _worse_than_rest(k1: int, n1: int, k: int, n: int) -> float:
 
 def test_adult_pairs_are_intersections_of_single_slices(adult):
     p, features, y_true, y_pred, proba, classes = adult
-    table = slice_metrics(p, by=["sex", "age", "workclass"], pairs=True)
+    table = slice_metrics(p, by=["sex", "age", "workclass"], pairs=True).table
     wrong = y_pred != y_true
     columns = table["column"].unique().tolist()
     assert columns == ["sex", "age", "workclass", "sex × age", "sex × workclass", "age × workclass"]
@@ -630,7 +701,7 @@ def random_predictions(draw):
     alpha=st.floats(0.01, 0.99),
 )
 def test_property_slice_invariants(p, bins, pairs, min_size, alpha):
-    table = slice_metrics(p, bins=bins, pairs=pairs, min_size=min_size, alpha=alpha)
+    table = slice_metrics(p, bins=bins, pairs=pairs, min_size=min_size, alpha=alpha).table
     assert table["error_rate"].between(0, 1).all()
     assert (table["ci_low"] >= 0).all() and (table["ci_high"] <= 1).all()
     assert (table["ci_low"] <= table["error_rate"] + 1e-12).all()

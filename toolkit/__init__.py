@@ -32,18 +32,36 @@ _LAZY = {
     "Stage": "toolkit.analysis.chain",
     "analyze_chain": "toolkit.analysis.chain",
     "Run": "toolkit.tracking.run",
+    "Condition": "toolkit.analysis.conditions",
+    "Pattern": "toolkit.analysis.conditions",
+    "SliceMetrics": "toolkit.analysis.slices",
+    "ErrorPatterns": "toolkit.analysis.patterns",
+    "ErrorSample": "toolkit.analysis.tags",
+    "TagRanking": "toolkit.analysis.tags",
+    "LabelIssues": "toolkit.analysis.labels",
+    "LabelingQueue": "toolkit.analysis.labeling",
+    "ChainAnalysis": "toolkit.analysis.chain",
     "track": "toolkit.tracking.run",
     "tracked": "toolkit.tracking.run",
     "compare_runs": "toolkit.tracking.compare",
 }
 
 __all__ = [
+    "ChainAnalysis",
+    "Condition",
     "Diagnosis",
     "ErrorClusters",
+    "ErrorPatterns",
+    "ErrorSample",
+    "LabelIssues",
+    "LabelingQueue",
     "Metrics",
+    "Pattern",
     "Predictions",
     "Run",
+    "SliceMetrics",
     "Stage",
+    "TagRanking",
     "ToolkitError",
     "__version__",
     "analyze_chain",
@@ -63,16 +81,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from toolkit.analysis.chain import Stage, analyze_chain
+    from toolkit.analysis.chain import ChainAnalysis, Stage, analyze_chain
     from toolkit.analysis.clusters import ErrorClusters, cluster_errors
-    from toolkit.diagnosis import Diagnosis, diagnose
-    from toolkit.analysis.labeling import labeling_queue
-    from toolkit.analysis.labels import find_label_issues, out_of_sample_proba
+    from toolkit.analysis.conditions import Condition, Pattern
+    from toolkit.analysis.labeling import LabelingQueue, labeling_queue
+    from toolkit.analysis.labels import LabelIssues, find_label_issues, out_of_sample_proba
     from toolkit.analysis.metrics import Metrics, compute_metrics
-    from toolkit.analysis.patterns import find_error_patterns
-    from toolkit.analysis.slices import slice_metrics
-    from toolkit.analysis.tags import error_sample, rank_error_tags
+    from toolkit.analysis.patterns import ErrorPatterns, find_error_patterns
+    from toolkit.analysis.slices import SliceMetrics, slice_metrics
+    from toolkit.analysis.tags import ErrorSample, TagRanking, error_sample, rank_error_tags
     from toolkit.data import Predictions
+    from toolkit.diagnosis import Diagnosis, diagnose
     from toolkit.tracking.compare import compare_runs
     from toolkit.tracking.run import Run, track, tracked
 

@@ -137,7 +137,12 @@ def numeric_matrix(values: Any, name: str) -> tuple[np.ndarray, list[str] | None
             )
         arr = values.to_numpy(dtype=float, copy=True)
     else:
-        raw = np.array(values, copy=True)
+        try:
+            raw = np.array(values, copy=True)
+        except ValueError as exc:  # ragged rows
+            raise ToolkitTypeError(
+                f"{name} must be a rectangular table of numbers ({exc})"
+            ) from exc
         if raw.dtype.kind not in "biuf":
             try:
                 arr = raw.astype(float)

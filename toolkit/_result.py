@@ -21,11 +21,13 @@ __all__ = ["Result"]
 REPR_ROWS = 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Result:
     """A table (``.table``, a DataFrame) and the metadata of how it was made.
 
-    Subclasses add metadata as dataclass fields. ``len(result)`` is the number of rows,
+    Subclasses add metadata as dataclass fields, declared with
+    ``@dataclass(frozen=True, repr=False, eq=False)`` so they keep this class's short
+    ``repr`` and identity equality (comparing DataFrames has no single truth value). ``len(result)`` is the number of rows,
     ``to_frame()`` a copy of the table, ``to_dict()`` a JSON-safe dict with the fields
     and the table as a list of row objects.
 

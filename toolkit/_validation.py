@@ -95,8 +95,8 @@ class Interval:
 
     def __str__(self) -> str:
         kind = "an int" if self.kind is Integral else "a number"
-        left = "-inf" if self.left is None else f"{self.left:g}"
-        right = "inf" if self.right is None else f"{self.right:g}"
+        left = "-inf" if self.left is None else _bound(self.left)
+        right = "inf" if self.right is None else _bound(self.right)
         lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
         rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
         if self.left is None and self.right is None:
@@ -111,6 +111,10 @@ class Interval:
         if self.right is not None:
             return self.right + step if self.closed in ("both", "right") else self.right
         return None
+
+
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 class Options:
@@ -235,6 +239,8 @@ def check_param(name: str, value: Any, constraints: Sequence[Any], where: str = 
     expected = " or ".join(_describe(c) for c in constraints)
     prefix = f"{where}: " if where else ""
     message = f"{prefix}{name} must be {expected}, got {_show(value)}"
+    if isinstance(value, str) and any(c is STR_LIST for c in constraints):
+        message += f"; e.g. {name}=[{value!r}]"
     if type_ok:
         raise InvalidValueError(message)
     raise ToolkitTypeError(message)

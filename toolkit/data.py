@@ -475,7 +475,7 @@ class Predictions:
     @staticmethod
     def _detect_task(y_true: np.ndarray, y_pred: np.ndarray | None, proba: Any) -> str:
         if proba is not None:
-            shape = np.shape(proba)
+            shape = numeric_matrix(proba, "proba")[0].shape
             return "binary" if len(shape) == 1 or shape[1] <= 2 else "multiclass"
         labels = [y_true] if y_pred is None else [y_true, y_pred]
         if all(_is_numeric_labels(a) for a in labels):

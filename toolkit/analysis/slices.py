@@ -1,20 +1,31 @@
-"""Metrics per slice of the data, with confidence intervals and a test against the rest."""
+"""Metrics per slice of the data, with confidence intervals and a test against the rest.
+
+Each slice's error rate gets a Wilson 95% interval and a one-sided test that it is
+higher than the error rate of the rest of the data (pooled two-proportion z test, or
+Fisher's exact test when an expected count is below 5). ``q_value`` applies the
+Benjamini–Hochberg correction across every slice in the result. A slice is ``flagged``
+when ``q_value < alpha`` and it has at least ``min_size`` rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from toolkit._result import Result
+from toolkit._validation import BOOLEAN, STR_LIST, Interval, validate_params
 from toolkit.analysis._stats import benjamini_hochberg, wilson_interval, worse_than_rest_p_values
 from toolkit.analysis.binning import ColumnBins, bin_column
 from toolkit.data import Predictions
-from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
+from toolkit.exceptions import ColumnNotFoundError, ValidationError
 
-__all__ = ["row_losses", "slice_metrics"]
+__all__ = ["SliceMetrics", "row_losses", "slice_metrics"]
 
 SLICE_COLUMNS = [
     "slice",
@@ -31,6 +42,32 @@ SLICE_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True, repr=False)
+class SliceMetrics(Result):
+    """The table of :func:`slice_metrics` (one row per slice) and what it was measured on.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Columns ``slice``, ``column``, ``n``, ``errors``, ``error_rate``, ``ci_low``,
+        ``ci_high`` (Wilson 95%), ``gap_pp`` (slice error rate minus overall, in
+        points), ``p_value``, ``q_value``, ``flagged``, then the task's metrics:
+        ``accuracy`` and, with probabilities, ``log_loss`` and ``brier``; for
+        regression ``mae``, ``rmse`` and ``mean_error``.
+    overall_error_rate : float
+        Error rate of all rows (the reference of ``gap_pp``).
+    n : int
+        Rows of the predictions.
+    task : str
+        ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    """
+
+    overall_error_rate: float
+    n: int
+    task: str
+
+
+@validate_params({"p": [Predictions]})
 def row_losses(p: Predictions) -> dict[str, np.ndarray]:
     """Per-row terms whose slice means are the task's metrics.
 
@@ -58,6 +95,19 @@ def row_losses(p: Predictions) -> dict[str, np.ndarray]:
     return {"mae": np.abs(diff), "mse": diff**2, "mean_error": diff}
 
 
+#: The checks of :func:`slice_metrics`' parameters.
+_PARAMS = {
+    "p": [Predictions],
+    "by": [str, STR_LIST, None],
+    "bins": [Interval(Integral, 2, None)],
+    "pairs": [BOOLEAN],
+    "min_size": [Interval(Integral, 0, None)],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+    "max_categories": [Interval(Integral, 1, None)],
+}
+
+
+@validate_params(_PARAMS)
 def slice_metrics(
     p: Predictions,
     by: Sequence[str] | str | None = None,
@@ -67,19 +117,14 @@ def slice_metrics(
     min_size: int = 30,
     alpha: float = 0.05,
     max_categories: int = 50,
-) -> pd.DataFrame:
+) -> SliceMetrics:
     """Error rate and the task's metrics for every slice of the named feature columns.
 
     Categorical columns are sliced by value; numeric columns with more than ``bins``
     distinct values are cut at rounded quantiles (see :mod:`toolkit.analysis.binning`);
     missing values form a ``"(missing)"`` slice. With ``pairs=True`` every pair of
-    columns is crossed as well ("sex = Female ∧ age < 28").
-
-    Each slice's error rate gets a Wilson 95% interval and a one-sided test that it is
-    higher than the error rate of the rest of the data (pooled two-proportion z test, or
-    Fisher's exact test when an expected count is below 5). ``q_value`` applies the
-    Benjamini–Hochberg correction across every slice in the result. A slice is
-    ``flagged`` when ``q_value < alpha`` and it has at least ``min_size`` rows.
+    columns is crossed as well ("sex = Female ∧ age < 28"). Each slice is tested
+    against the rest of the data (see the module docstring).
 
     Parameters
     ----------
@@ -93,7 +138,7 @@ def slice_metrics(
         Also slice by every pair of the columns.
     min_size : int, default=30
         Smallest slice that can be flagged.
-    alpha : float, default=0.05
+    alpha : float in (0, 1), default=0.05
         False discovery rate for ``flagged``.
     max_categories : int, default=50
         A categorical column with more values keeps the most frequent
@@ -101,43 +146,29 @@ def slice_metrics(
 
     Returns
     -------
-    DataFrame
-        Columns ``slice``, ``column``, ``n``, ``errors``, ``error_rate``, ``ci_low``,
-        ``ci_high``, ``gap_pp`` (slice error rate minus overall, in points), ``p_value``,
-        ``q_value``, ``flagged``, then the task's metrics: ``accuracy`` and, with
-        probabilities, ``log_loss`` and ``brier``; for regression ``mae``, ``rmse`` and
-        ``mean_error``. One row per non-empty slice, columns in the order of ``by``.
-        ``attrs`` holds ``overall_error_rate`` and ``n``.
-    """
-    if not isinstance(p, Predictions):
-        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
-    if not p.feature_names:
-        raise ValidationError(
-            "slice_metrics needs feature columns: pass features=... to Predictions"
-        )
-    if isinstance(by, str):
-        by = [by]
-    columns = list(p.feature_names if by is None else by)
-    missing = [c for c in columns if c not in p.feature_names]
-    if missing:
-        raise ColumnNotFoundError(
-            f"slice column(s) {missing} not in features {p.feature_names[:20]}"
-        )
-    if not columns:
-        raise ValidationError("by is empty: name at least one feature column")
-    if not isinstance(bins, int | np.integer) or bins < 2:
-        raise ValidationError(f"bins must be an integer >= 2, got {bins!r}")
-    if not 0 < alpha < 1:
-        raise ValidationError(f"alpha must be in (0, 1), got {alpha!r}")
-    if len(set(columns)) != len(columns):
-        raise ValidationError(f"by names a column twice: {columns}")
+    SliceMetrics
+        One row per non-empty slice, columns in the order of ``by`` (the table's
+        columns are listed on :class:`SliceMetrics`).
 
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> p = tk.Predictions([0, 0, 1, 1, 0, 1], [0, 1, 1, 0, 0, 1],
+    ...                    features={"sex": ["F", "F", "F", "M", "M", "M"]})
+    >>> result = slice_metrics(p, min_size=1)
+    >>> result.table[["slice", "n", "errors", "error_rate"]]
+         slice  n  errors  error_rate
+    0  sex = F  3       1    0.333333
+    1  sex = M  3       1    0.333333
+    >>> result.overall_error_rate, result.task
+    (0.3333333333333333, 'binary')
+    """
+    columns = _slice_columns(p, by)
     binned = {
         c: bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
     }
     losses = row_losses(p)
     errors = p.errors.astype(float)
-
     blocks = [
         _block(binned[c].codes, binned[c].n_bins, binned[c].labels, c, errors, losses)
         for c in columns
@@ -146,8 +177,35 @@ def slice_metrics(
         for a, b in combinations(columns, 2):
             blocks.append(_pair_block(binned[a], binned[b], errors, losses))
     table = pd.concat(blocks, ignore_index=True)
+    overall = _add_tests(table, p.errors, alpha, min_size)
+    metric_cols = _finish_metrics(table, p)
+    table = table[SLICE_COLUMNS + metric_cols]
+    return SliceMetrics(table, overall_error_rate=overall, n=p.n, task=p.task)
 
-    n_total, errors_total = p.n, int(p.errors.sum())
+
+def _slice_columns(p: Predictions, by: Sequence[str] | str | None) -> list[str]:
+    """The columns to slice by, checked against the features of ``p``."""
+    if not p.feature_names:
+        raise ValidationError(
+            "slice_metrics needs feature columns: pass features=... to Predictions"
+        )
+    columns = list(p.feature_names if by is None else [by] if isinstance(by, str) else by)
+    missing = [c for c in columns if c not in p.feature_names]
+    if missing:
+        raise ColumnNotFoundError(
+            f"slice column(s) {missing} not in features {p.feature_names[:20]}"
+        )
+    if not columns:
+        raise ValidationError("by is empty: name at least one feature column")
+    if len(set(columns)) != len(columns):
+        raise ValidationError(f"by names a column twice: {columns}")
+    return columns
+
+
+def _add_tests(table: pd.DataFrame, errors: np.ndarray, alpha: float, min_size: int) -> float:
+    """Error rate, interval, gap, test against the rest and flag of each slice (in
+    place); returns the overall error rate."""
+    n_total, errors_total = errors.shape[0], int(errors.sum())
     overall = errors_total / n_total
     table["error_rate"] = table["errors"] / table["n"]
     table["ci_low"], table["ci_high"] = wilson_interval(table["errors"], table["n"])
@@ -157,10 +215,7 @@ def slice_metrics(
     )
     table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy())
     table["flagged"] = (table["q_value"] < alpha) & (table["n"] >= min_size)
-    metric_cols = _finish_metrics(table, p)
-    table = table[SLICE_COLUMNS + metric_cols]
-    table.attrs.update({"overall_error_rate": overall, "n": n_total, "task": p.task})
-    return table
+    return overall
 
 
 def _sums(

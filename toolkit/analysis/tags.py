@@ -7,23 +7,92 @@ fixing blur is worth at most 40 / 60 × 20 ≈ 13.3 points of error.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from toolkit._json import to_python
+from toolkit._result import Result
+from toolkit._validation import ARRAY_LIKE, RANDOM_STATE, Interval, validate_params
 from toolkit.analysis._stats import wilson_interval
 from toolkit.data import Predictions
-from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
+from toolkit.exceptions import ColumnNotFoundError, InvalidValueError, ValidationError
 
-__all__ = ["TAG_COLUMNS", "error_sample", "rank_error_tags", "rank_tag_values"]
+__all__ = [
+    "TAG_COLUMNS",
+    "ErrorSample",
+    "TagRanking",
+    "error_sample",
+    "rank_error_tags",
+    "rank_tag_values",
+]
 
 TAG_COLUMNS = ["tag", "errors", "share_of_errors", "gain_pp", "ci_low", "ci_high"]
 #: Name of the empty column an annotator fills in.
 TAGS_COLUMN = "tags"
 
 
-def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) -> pd.DataFrame:
+@dataclass(frozen=True, repr=False)
+class ErrorSample(Result):
+    """Sampled errors to tag by hand (``table``) and the error counts to extrapolate with.
+
+    Attributes
+    ----------
+    table : DataFrame
+        See :func:`error_sample` for the columns.
+    n_errors : int
+        Errors of the predictions (the sample is drawn from them).
+    error_rate : float
+        Error rate of the predictions.
+    n : int
+        Rows of the predictions.
+    """
+
+    n_errors: int
+    error_rate: float
+    n: int
+
+
+@dataclass(frozen=True, repr=False)
+class TagRanking(Result):
+    """Tags ranked by the points of error they hold (``table``) and the sample behind them.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``tag``, ``errors``, ``share_of_errors``, ``gain_pp``, ``ci_low``, ``ci_high``.
+    n_reviewed : int
+        Reviewed errors (tagged or not).
+    n_untagged : int
+        Reviewed errors that carry no tag.
+    error_rate : float
+        Overall error rate the shares are extrapolated with.
+    n_errors : int or None
+        Errors of the predictions, when known.
+    """
+
+    n_reviewed: int
+    n_untagged: int
+    error_rate: float
+    n_errors: int | None = None
+
+
+def _not_empty(sep: str, where: str) -> None:
+    if not sep:
+        raise InvalidValueError(f"{where}: sep must be a non-empty str, got {sep!r}")
+
+
+@validate_params(
+    {
+        "p": [Predictions],
+        "n": [Interval(Integral, 1, None)],
+        "random_state": [RANDOM_STATE, None],
+    }
+)
+def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) -> ErrorSample:
     """A random sample of the errors of ``p``, to tag by hand.
 
     Parameters
@@ -35,18 +104,26 @@ def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) 
 
     Returns
     -------
-    DataFrame
-        One row per sampled error, in id order: ``id``, ``y_true``, ``y_pred``, the
-        probability of the predicted and of the true class (``p_pred``, ``p_true``,
-        when probabilities exist; regression: ``abs_error``), the features, and an
-        empty ``tags`` column to fill with tags separated by ``;`` (e.g.
-        ``"blurry;night"``). ``attrs`` holds ``n_errors`` and ``error_rate``, which
+    ErrorSample
+        ``table`` has one row per sampled error, in id order: ``id``, ``y_true``,
+        ``y_pred``, the probability of the predicted and of the true class (``p_pred``,
+        ``p_true``, when probabilities exist; regression: ``abs_error``), the features,
+        and an empty ``tags`` column to fill with tags separated by ``;`` (e.g.
+        ``"blurry;night"``). The fields ``n_errors`` and ``error_rate`` are what
         :func:`rank_error_tags` needs to extrapolate.
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> p = tk.Predictions(["a", "b", "a", "b"], ["a", "a", "b", "b"])
+    >>> sample = error_sample(p, n=5)
+    >>> sample.table
+       id y_true y_pred tags
+    0   1      b      a
+    1   2      a      b
+    >>> sample.n_errors, sample.error_rate
+    (2, 0.5)
     """
-    if not isinstance(p, Predictions):
-        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValidationError(f"n must be a positive integer, got {n!r}")
     error_rows = np.flatnonzero(p.errors)
     rng = np.random.default_rng(random_state)
     take = error_rows if error_rows.size <= n else rng.choice(error_rows, n, replace=False)
@@ -62,10 +139,9 @@ def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) 
         feats = feats.rename(columns={c: f"feature_{c}" for c in feats if c in frame.columns})
         frame = pd.concat([frame, feats], axis=1)
     frame[TAGS_COLUMN] = ""
-    frame.attrs.update(
-        {"n_errors": int(error_rows.size), "error_rate": float(p.errors.mean()), "n": p.n}
+    return ErrorSample(
+        frame, n_errors=int(error_rows.size), error_rate=float(p.errors.mean()), n=p.n
     )
-    return frame
 
 
 def _split_tags(value: Any, sep: str) -> list[str]:
@@ -75,6 +151,15 @@ def _split_tags(value: Any, sep: str) -> list[str]:
     return sorted({t for t in parts if t})
 
 
+@validate_params(
+    {
+        "p": [Predictions],
+        "tags": [Mapping, pd.Series, pd.DataFrame],
+        "sep": [str],
+        "id_column": [str],
+        "tags_column": [str],
+    }
+)
 def rank_error_tags(
     p: Predictions,
     tags: Mapping[Any, Any] | pd.Series | pd.DataFrame,
@@ -82,7 +167,7 @@ def rank_error_tags(
     sep: str = ";",
     id_column: str = "id",
     tags_column: str = TAGS_COLUMN,
-) -> pd.DataFrame:
+) -> TagRanking:
     """Rank hand-given tags of sampled errors by the points of error each could remove.
 
     Every id in ``tags`` is a reviewed error (an empty value means reviewed, no tag);
@@ -102,16 +187,39 @@ def rank_error_tags(
         A DataFrame needs ``id_column`` and ``tags_column`` (what
         :func:`error_sample` writes, filled in by an annotator).
     sep : str, default=";"
+    id_column, tags_column : str, default="id", "tags"
+        The columns of a ``tags`` DataFrame.
 
     Returns
     -------
-    DataFrame
-        ``tag``, ``errors`` (tagged errors in the sample), ``share_of_errors``,
-        ``gain_pp``, ``ci_low``, ``ci_high``; most frequent tag first. ``attrs`` holds
-        ``n_reviewed``, ``n_untagged`` and ``error_rate``.
+    TagRanking
+        ``table`` has ``tag``, ``errors`` (tagged errors in the sample),
+        ``share_of_errors``, ``gain_pp``, ``ci_low``, ``ci_high``; most frequent tag
+        first. The fields are ``n_reviewed``, ``n_untagged``, ``error_rate`` and
+        ``n_errors``.
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> p = tk.Predictions([0, 0, 0, 0, 1], [1, 1, 0, 0, 1])  # 2 errors in 5 rows
+    >>> ranking = rank_error_tags(p, {0: "blurry;dark", 1: "blurry"})
+    >>> ranking.table[["tag", "errors", "share_of_errors", "gain_pp"]]
+          tag  errors  share_of_errors  gain_pp
+    0  blurry       2              1.0     40.0
+    1    dark       1              0.5     20.0
+    >>> ranking.n_reviewed, ranking.n_untagged
+    (2, 0)
     """
-    if not isinstance(p, Predictions):
-        raise ToolkitTypeError(f"p must be a toolkit.Predictions, got {type(p).__name__}")
+    _not_empty(sep, "rank_error_tags")
+    ids, values = _ids_and_tags(tags, id_column, tags_column)
+    _check_reviewed_errors(p, ids)
+    return rank_tag_values(values, float(p.errors.mean()), n_errors=int(p.errors.sum()), sep=sep)
+
+
+def _ids_and_tags(
+    tags: Mapping[Any, Any] | pd.Series | pd.DataFrame, id_column: str, tags_column: str
+) -> tuple[list[Any], list[Any]]:
+    """The reviewed ids and their tag strings, each id once."""
     if isinstance(tags, pd.DataFrame):
         for col in (id_column, tags_column):
             if col not in tags.columns:
@@ -122,24 +230,24 @@ def rank_error_tags(
         values = tags[tags_column].tolist()
     elif isinstance(tags, pd.Series):
         ids, values = tags.index.tolist(), tags.tolist()
-    elif isinstance(tags, Mapping):
-        ids, values = list(tags.keys()), list(tags.values())
     else:
-        raise ToolkitTypeError(
-            f"tags must be a mapping, Series or DataFrame, got {type(tags).__name__}"
-        )
+        ids, values = list(tags.keys()), list(tags.values())
     if not ids:
         raise ValidationError("tags is empty: tag at least one sampled error")
     if len(set(ids)) != len(ids):
         dup = pd.Series(ids)[pd.Series(ids).duplicated()].unique().tolist()[:5]
         raise ValidationError(f"tags repeat id(s) {dup}; give each reviewed error once")
+    return ids, values
 
-    position = {(v.item() if isinstance(v, np.generic) else v): i for i, v in enumerate(p.ids)}
+
+def _check_reviewed_errors(p: Predictions, ids: list[Any]) -> None:
+    """Every reviewed id must be an id of ``p`` whose row is an error."""
+    position = {to_python(v): i for i, v in enumerate(p.ids)}
     as_str = {str(k): i for k, i in position.items()}
     rows = []
     unknown = []
     for i in ids:
-        key = i.item() if isinstance(i, np.generic) else i
+        key = to_python(i)
         row = position.get(key, as_str.get(str(key)))  # ids read back from CSV may be text
         if row is None:
             unknown.append(key)
@@ -155,19 +263,48 @@ def rank_error_tags(
             f"{not_errors[:5]}; tag only sampled errors"
         )
 
-    return rank_tag_values(values, float(p.errors.mean()), n_errors=int(p.errors.sum()), sep=sep)
 
-
+@validate_params(
+    {
+        "values": [ARRAY_LIKE],
+        "error_rate": [Interval(Real, 0, 1)],
+        "n_errors": [Interval(Integral, 0, None), None],
+        "sep": [str],
+    }
+)
 def rank_tag_values(
     values: list[Any], error_rate: float, *, n_errors: int | None = None, sep: str = ";"
-) -> pd.DataFrame:
+) -> TagRanking:
     """Rank the tags of ``len(values)`` reviewed errors at an overall ``error_rate``.
 
     The computation behind :func:`rank_error_tags` once the ids are checked; the
     command line uses it on a filled-in CSV that records the error rate.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_reviewed,)
+        The tags of each reviewed error, separated by ``sep`` (empty: no tag).
+    error_rate : float in [0, 1]
+        The overall error rate the shares are extrapolated with.
+    n_errors : int, default=None
+        Errors of the predictions, kept on the result.
+    sep : str, default=";"
+
+    Returns
+    -------
+    TagRanking
+
+    Examples
+    --------
+    >>> ranking = rank_tag_values(["blurry", "blurry;night", ""], 0.3)
+    >>> ranking.table[["tag", "errors", "gain_pp"]]
+          tag  errors  gain_pp
+    0  blurry       2     20.0
+    1   night       1     10.0
+    >>> ranking.n_untagged
+    1
     """
-    if not 0 <= error_rate <= 1:
-        raise ValidationError(f"error_rate must be in [0, 1], got {error_rate!r}")
+    _not_empty(sep, "rank_tag_values")
     m = len(values)
     if m == 0:
         raise ValidationError("no reviewed errors: tag at least one sampled error")
@@ -188,12 +325,10 @@ def rank_tag_values(
     )
     table = table.sort_values(["errors", "tag"], ascending=[False, True], kind="stable")
     table = table.reset_index(drop=True)
-    table.attrs.update(
-        {
-            "n_reviewed": m,
-            "n_untagged": sum(1 for row in per_row if not row),
-            "error_rate": rate,
-            "n_errors": n_errors,
-        }
+    return TagRanking(
+        table,
+        n_reviewed=m,
+        n_untagged=sum(1 for row in per_row if not row),
+        error_rate=rate,
+        n_errors=None if n_errors is None else int(n_errors),
     )
-    return table
