@@ -1,5 +1,6 @@
 """cluster_errors: planted clusters of errors, real digits errors, rules checked against
-membership, sampling above max_points, stability, the figure data, validation.
+membership, sampling above max_points, stability, the figure data, the feature encoding,
+the result object, validation.
 
 UMAP's numba compilation costs ~20 s in a new process, so the inputs are small (a few
 hundred rows; digits has 1,797) and the expensive results are module-scoped fixtures.
@@ -10,24 +11,27 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import loaded_modules
 
 import toolkit as tk
+from toolkit._result import Result
+from toolkit.analysis._cluster_embed import fit_sample
+from toolkit.analysis._cluster_encode import MAX_CATEGORIES, encode_features, standardise
+from toolkit.analysis._cluster_rules import feature_condition
+from toolkit.analysis._cluster_stats import best_jaccard
 from toolkit.analysis._stats import worse_than_rest_p_values
-from toolkit.analysis.binning import condition_mask
 from toolkit.analysis.clusters import (
     CLUSTER_COLUMNS,
     EMBEDDINGS_ONLY,
     ErrorClusters,
-    _best_jaccard,
-    _fit_sample,
     cluster_pattern_overlap,
 )
+from toolkit.analysis.conditions import Condition, Pattern
 from toolkit.exceptions import (
     ColumnNotFoundError,
     InvalidValueError,
@@ -63,10 +67,35 @@ def _best_match(result: ErrorClusters, planted: np.ndarray) -> tuple[int, float]
     return int(best), scores[best]
 
 
-def _rule_mask(features: pd.DataFrame, conditions: list[dict]) -> np.ndarray:
+def _plain_mask(features: pd.DataFrame, condition: dict) -> np.ndarray:
+    """One condition's rows, written out with pandas (independent of ``Condition.mask``)."""
+    column, op, value = features[condition["column"]], condition["op"], condition["value"]
+    present = column.notna().to_numpy()
+    if op == "is missing":
+        return ~present
+    if op == "not missing":
+        return present
+    if op == "==":
+        return (column == value).to_numpy(dtype=bool) & present
+    if op == "not in":
+        return ~column.isin(value).to_numpy(dtype=bool) & present
+    x = column.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        if op == "<=":
+            return x <= value
+        if op == ">":
+            return x > value
+        assert op == "in (]", op
+        return (x > value[0]) & (x <= value[1])
+
+
+def _rule_mask(features: pd.DataFrame, conditions) -> np.ndarray:
+    """A rule's rows from its JSON form (a Pattern is turned into its dicts first)."""
+    if isinstance(conditions, Pattern):
+        conditions = conditions.to_dict()
     mask = np.ones(len(features), dtype=bool)
     for condition in conditions:
-        mask &= condition_mask(features, condition)
+        mask &= _plain_mask(features, condition)
     return mask
 
 
@@ -120,12 +149,16 @@ def _check_rules(result: ErrorClusters, features: pd.DataFrame) -> int:
     """Recompute each rule's precision and recall from its conditions; count the rules."""
     labels, shown = result.labels, 0
     for row in result.table.itertuples(index=False):
+        assert isinstance(row.conditions, Pattern)
         if row.rule is None:
             assert np.isnan(row.fidelity)
+            assert len(row.conditions) == 0
             continue
         shown += 1
+        assert row.rule == row.conditions.label
         member = labels == row.cluster
         mask = _rule_mask(features, row.conditions)
+        np.testing.assert_array_equal(mask, row.conditions.mask(features))
         precision = (mask & member).sum() / mask.sum()
         recall = (mask & member).sum() / member.sum()
         assert row.rule_precision == pytest.approx(precision)
@@ -237,7 +270,7 @@ def test_a_cluster_a_rule_names_gets_that_rule_with_high_fidelity():
     assert result.params["representation"] == "features (encoded)"
     assert _check_rules(result, features) >= 1
     top = result.table.iloc[0]
-    assert {c["column"] for c in top["conditions"]} <= {"age", "hours"}
+    assert {c.column for c in top["conditions"].conditions} <= {"age", "hours"}
     assert top["rule_precision"] >= 0.9 and top["rule_recall"] >= 0.9
     assert "precision" in top["description"] and "recall" in top["description"]
 
@@ -309,8 +342,12 @@ def test_mask_is_the_membership_and_rejects_unknown_clusters(planted):
     k = len(result.table)
     with pytest.raises(ValidationError, match=rf"cluster {k} does not exist"):
         result.mask(k)
-    with pytest.raises(ToolkitTypeError, match="cluster must be an integer"):
+    with pytest.raises(ToolkitTypeError, match=r"mask: cluster must be an int in \[-1, inf\)"):
         result.mask("0")
+    with pytest.raises(ToolkitTypeError, match="cluster must be an int"):
+        result.mask(True)
+    with pytest.raises(InvalidValueError, match="cluster must be an int in .*got -2"):
+        result.mask(-2)
 
 
 # ---------------------------------------------------------------------- representations
@@ -418,7 +455,7 @@ def test_fit_sample_keeps_every_error_and_stratifies_the_rest():
     strata = np.repeat([0, 1], [700, 300])
     errors = np.zeros(1000, bool)
     errors[rng.choice(1000, 50, replace=False)] = True
-    idx = _fit_sample(errors, strata, 200, np.random.default_rng(0))
+    idx = fit_sample(errors, strata, 200, np.random.default_rng(0))
     assert idx.size == 200 and np.unique(idx).size == 200
     assert errors[idx].sum() == 50
     ok = idx[~errors[idx]]
@@ -429,19 +466,19 @@ def test_fit_sample_keeps_every_error_and_stratifies_the_rest():
     many = np.zeros(1000, bool)
     many[:500] = True  # class 0 only
     many[700:800] = True  # class 1
-    idx = _fit_sample(many, strata, 200, np.random.default_rng(0))
+    idx = fit_sample(many, strata, 200, np.random.default_rng(0))
     assert many[idx].sum() == 100
     assert (strata[idx][many[idx]] == 0).sum() == 83  # 500 of 600 errors -> 83.3
     # too few correct rows to fill the other half: errors fill it
     mostly = np.ones(1000, bool)
     mostly[:30] = False
-    idx = _fit_sample(mostly, strata, 200, np.random.default_rng(0))
+    idx = fit_sample(mostly, strata, 200, np.random.default_rng(0))
     assert idx.size == 200 and (~mostly[idx]).sum() == 30
 
 
 def test_no_resampling_below_max_points():
     errors = np.zeros(50, bool)
-    idx = _fit_sample(errors, np.zeros(50, int), 100, np.random.default_rng(0))
+    idx = fit_sample(errors, np.zeros(50, int), 100, np.random.default_rng(0))
     np.testing.assert_array_equal(idx, np.arange(50))
 
 
@@ -450,8 +487,8 @@ def test_best_jaccard_by_hand():
     original = np.array([0, 0, 0, 0, 1, 1, -1, -1])
     other = np.array([5, 5, 5, -1, 2, 2, 2, -1])
     # cluster 0 {0,1,2,3} vs {0,1,2}: 3/4; cluster 1 {4,5} vs {4,5,6}: 2/3
-    np.testing.assert_allclose(_best_jaccard(original, other, 2), [0.75, 2 / 3])
-    np.testing.assert_allclose(_best_jaccard(original, np.full(8, -1), 2), [0.0, 0.0])
+    np.testing.assert_allclose(best_jaccard(original, other, 2), [0.75, 2 / 3])
+    np.testing.assert_allclose(best_jaccard(original, np.full(8, -1), 2), [0.0, 0.0])
 
 
 def test_no_bootstrap_leaves_stability_unknown():
@@ -524,13 +561,22 @@ def test_cluster_pattern_overlap_on_real_patterns(planted):
     p, _, result = planted
     patterns = tk.find_error_patterns(p)
     out = cluster_pattern_overlap(result, patterns, p, top_clusters=2, top_patterns=5)
-    assert len(out) == min(2, len(result.table)) * min(5, len(patterns))
+    table = patterns.table
+    assert len(out) == min(2, len(result.table)) * min(5, len(table))
     for row in out.itertuples(index=False):
         member = result.labels == row.cluster
-        conditions = patterns.loc[patterns["pattern"] == row.pattern, "conditions"].iloc[0]
+        conditions = table.loc[table["pattern"] == row.pattern, "conditions"].iloc[0]
         mask = _rule_mask(p.features, conditions)
         assert row.n_both == (member & mask).sum()
         assert row.jaccard == pytest.approx(_jaccard(member, mask))
+    # the table alone, and its conditions as JSON dicts, give the same overlap
+    pd.testing.assert_frame_equal(
+        cluster_pattern_overlap(result, table, p, top_clusters=2, top_patterns=5), out
+    )
+    as_dicts = table.assign(conditions=[c.to_dict() for c in table["conditions"]])
+    pd.testing.assert_frame_equal(
+        cluster_pattern_overlap(result, as_dicts, p, top_clusters=2, top_patterns=5), out
+    )
 
 
 def test_cluster_pattern_overlap_rejects_bad_inputs():
@@ -539,10 +585,13 @@ def test_cluster_pattern_overlap_rejects_bad_inputs():
     patterns = pd.DataFrame(
         {"pattern": ["a = x"], "conditions": [[{"column": "a", "op": "==", "value": "x"}]]}
     )
-    with pytest.raises(ToolkitTypeError, match="clusters must be an ErrorClusters"):
+    with pytest.raises(ToolkitTypeError, match="clusters must be a toolkit.ErrorClusters, got"):
         cluster_pattern_overlap(patterns, patterns, p)
-    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions"):
+    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got None"):
         cluster_pattern_overlap(clusters, patterns, None)
+    expected = "patterns must be a toolkit.ErrorPatterns or a DataFrame or None"
+    with pytest.raises(ToolkitTypeError, match=expected):
+        cluster_pattern_overlap(clusters, [], p)
     with pytest.raises(LengthMismatchError, match="clusters cover 4 rows but p has 5"):
         cluster_pattern_overlap(
             clusters, patterns, tk.Predictions([0] * 5, [0] * 5, classes=[0, 1])
@@ -558,26 +607,171 @@ def test_cluster_pattern_overlap_rejects_bad_inputs():
         cluster_pattern_overlap(
             clusters, patterns, tk.Predictions([0] * 4, [1, 0, 1, 0], classes=[0, 1])
         )
-    with pytest.raises(ValidationError, match="top_clusters must be an integer >= 1"):
+    bad_conditions = pd.DataFrame({"pattern": ["a = x"], "conditions": ["a = x"]})
+    with pytest.raises(ToolkitTypeError, match="conditions must be a list of condition dicts"):
+        cluster_pattern_overlap(clusters, bad_conditions, p)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"cluster_pattern_overlap: top_clusters must be an int in \[1, inf\), got 0",
+    ):
         cluster_pattern_overlap(clusters, patterns, p, top_clusters=0)
-    with pytest.raises(ValidationError, match="top_patterns must be an integer >= 1"):
+    with pytest.raises(ToolkitTypeError, match="top_patterns must be an int in .*got 1.5"):
         cluster_pattern_overlap(clusters, patterns, p, top_patterns=1.5)
-    with pytest.raises(ValidationError, match=r"min_jaccard must be a number in \[0, 1\]"):
+    with pytest.raises(ToolkitTypeError, match="top_clusters must be an int in .*got True"):
+        cluster_pattern_overlap(clusters, patterns, p, top_clusters=True)
+    with pytest.raises(InvalidValueError, match=r"min_jaccard must be a number in \[0, 1\]"):
         cluster_pattern_overlap(clusters, patterns, p, min_jaccard=2)
     empty = cluster_pattern_overlap(clusters, patterns.iloc[:0], p)
     assert len(empty) == 0 and "jaccard" in empty.columns
+    assert len(cluster_pattern_overlap(clusters, None, p)) == 0
+
+
+# ---------------------------------------------------------------------- result object
+def test_error_clusters_is_a_result_with_its_fields_as_metadata(planted):
+    p, _, result = planted
+    assert isinstance(result, Result)
+    assert len(result) == len(result.table) >= 1
+    assert set(result.meta) == {"n_noise", "noise_errors", "params"}
+    assert result.meta["n_noise"] == result.n_noise
+    json.dumps(result.meta, allow_nan=False)
+    frame = result.to_frame()
+    pd.testing.assert_frame_equal(frame, result.table)
+    frame.loc[0, "n"] = -1  # a copy
+    assert result.table.loc[0, "n"] != -1
+    assert repr(result).startswith(f"ErrorClusters({len(result.table)} rows, n_noise=")
+    html = result._repr_html_()
+    assert f"{len(result.table)} clusters; noise: {result.n_noise} rows" in html
+    assert "description" in html and "examples" not in html
+
+
+def test_to_dict_keeps_its_json_form_and_conditions_round_trip(planted):
+    p, _, result = planted
+    out = result.to_dict()
+    assert list(out) == ["params", "n", "n_noise", "noise_errors", "table"]
+    assert out["n"] == p.n and out["params"]["n"] == p.n
+    assert list(out["table"][0]) == CLUSTER_COLUMNS
+    for record, pattern in zip(out["table"], result.table["conditions"]):
+        assert isinstance(record["conditions"], list)
+        assert all(set(c) == {"column", "op", "value"} for c in record["conditions"])
+        again = Pattern.from_dicts(record["conditions"])
+        assert again == pattern
+        assert (record["rule"] or "") == again.label
+    with pytest.raises(ToolkitTypeError, match="to_dict: include_points must be a bool"):
+        result.to_dict(include_points="yes")
+
+
+def test_a_result_with_a_new_table_keeps_its_fields(planted):
+    import dataclasses
+
+    _, _, result = planted
+    table = result.table.assign(extra=1.0)
+    other = dataclasses.replace(result, table=table)
+    assert other.n_noise == result.n_noise and other.params == result.params
+    np.testing.assert_array_equal(other.labels, result.labels)
+    assert "extra" in other.to_dict()["table"][0]
+
+
+# ---------------------------------------------------------------------- rule conditions
+@pytest.mark.parametrize(
+    ("state", "label", "op", "value"),
+    [
+        ({"hi": 3.0}, "x ≤ 3", "<=", 3.0),
+        ({"lo": 3.0}, "x > 3", ">", 3.0),
+        ({"lo": 1.0, "hi": 3.5}, "x ∈ (1, 3.5]", "in (]", [1.0, 3.5]),
+        ({"eq": ["v"]}, "x = v", "==", "v"),
+        ({"eq": [2.0]}, "x = 2", "==", 2.0),
+        ({"ne": ["v"]}, "x ≠ v", "not in", ["v"]),
+        ({"ne": ["a", "b", "a"]}, "x ∉ {a, b}", "not in", ["a", "b"]),
+        ({"missing": True, "hi": 3.0}, "x is missing", "is missing", None),
+        ({"missing": False}, "x is not missing", "not missing", None),
+        ({"missing": False, "lo": 0.5}, "x > 0.5", ">", 0.5),
+    ],
+)
+def test_a_tree_path_on_one_feature_becomes_one_condition(state, label, op, value):
+    st = {"lo": -math.inf, "hi": math.inf, "missing": None, "eq": [], "ne": [], **state}
+    condition = feature_condition("x", st)
+    assert isinstance(condition, Condition)
+    assert condition.label == label
+    assert condition.to_dict() == {"column": "x", "op": op, "value": value}
+
+
+def test_a_path_with_no_bound_gives_no_condition():
+    st = {"lo": -math.inf, "hi": math.inf, "missing": None, "eq": [], "ne": []}
+    assert feature_condition("x", st) is None
+
+
+# ---------------------------------------------------------------------- encoding
+def test_features_are_encoded_by_hand():
+    frame = pd.DataFrame(
+        {
+            "age": [20.0, None, 40.0, 30.0],
+            "plan": ["b", "a", "b", None],
+            "flag": [True, False, True, True],
+            "mixed": pd.Series([1, "n/a", 1, 1], dtype=object),
+            "empty": [np.nan] * 4,
+        }
+    )
+    before = frame.copy(deep=True)
+    X, meaning = encode_features(frame, for_tree=True)
+    assert [(m.feature, m.kind, m.value) for m in meaning] == [
+        ("age", "numeric", None), ("age", "missing", None),
+        ("plan", "category", "b"), ("plan", "category", "a"), ("plan", "missing", None),
+        ("flag", "category", True), ("flag", "category", False),
+        ("mixed", "category", 1), ("mixed", "category", "n/a"),
+        ("empty", "numeric", None), ("empty", "missing", None),
+    ]  # fmt: skip
+    # age: the missing value gets the median of 20, 40, 30; categories most frequent first
+    np.testing.assert_array_equal(
+        X,
+        [
+            [20, 0, 1, 0, 0, 1, 0, 1, 0, 0, 1],
+            [30, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1],
+            [40, 0, 1, 0, 0, 1, 0, 1, 0, 0, 1],
+            [30, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1],
+        ],
+    )
+    scaled, same = encode_features(frame, for_tree=False)
+    assert same == meaning
+    # standardised: (20, 30, 40, 30) has mean 30 and standard deviation sqrt(50)
+    np.testing.assert_allclose(scaled[:, 0], np.array([-10, 0, 10, 0]) / math.sqrt(50))
+    np.testing.assert_array_equal(scaled[:, 1:], X[:, 1:])
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_only_the_most_frequent_categories_get_a_column():
+    values = [f"v{i:02d}" for i in range(MAX_CATEGORIES + 5) for _ in range(40 - i)]
+    frame = pd.DataFrame({"c": values})
+    X, meaning = encode_features(frame, for_tree=True)
+    assert [m.value for m in meaning] == [f"v{i:02d}" for i in range(MAX_CATEGORIES)]
+    kept = frame["c"].isin([m.value for m in meaning]).to_numpy()
+    np.testing.assert_array_equal(X.sum(axis=1), kept.astype(float))
+    assert encode_features(frame.iloc[:, :0], for_tree=False)[0].shape == (len(frame), 0)
+
+
+def test_standardise_matches_the_formula_and_leaves_constant_columns_at_zero():
+    X = np.array([[1.0, 5.0], [2.0, 5.0], [6.0, 5.0]])
+    expected = (X[:, 0] - 3.0) / math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 3)
+    out = standardise(X)
+    np.testing.assert_allclose(out[:, 0], expected)
+    np.testing.assert_array_equal(out[:, 1], 0.0)
+
+
+def test_infinite_feature_values_are_rejected():
+    x = np.r_[np.inf, np.arange(39.0)]
+    p = tk.Predictions([0, 1] * 20, [0, 1] * 20, features={"x": x, "y": np.arange(40.0)})
+    with pytest.raises(
+        InvalidValueError, match=r"feature 'x' has infinite values in 1 row\(s\): \[0\]"
+    ):
+        tk.cluster_errors(p)
 
 
 # ---------------------------------------------------------------------- imports
 def test_importing_the_module_loads_neither_umap_nor_hdbscan():
     code = (
-        "import sys, toolkit as tk\n"
-        "tk.cluster_errors, tk.ErrorClusters\n"
-        "import toolkit.analysis.clusters\n"
-        "print(sorted({'umap', 'hdbscan', 'numba'} & set(sys.modules)))\n"
+        "import toolkit as tk\ntk.cluster_errors, tk.ErrorClusters\n"
+        "import toolkit.analysis.clusters"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_modules(code, {"umap", "hdbscan", "numba"}) == set()
 
 
 # ---------------------------------------------------------------------- validation
@@ -590,7 +784,7 @@ def small_p():
 @pytest.mark.parametrize(
     ("embeddings", "error", "message"),
     [
-        (np.zeros((40, 2, 2)), ValidationError, r"embeddings must be 2-D \(n_samples, n_dims\)"),
+        (np.zeros((40, 2, 2)), ValidationError, r"embeddings must be 2-D, got shape \(40, 2, 2\)"),
         (np.zeros((39, 3)), LengthMismatchError, "embeddings has 39 rows but p has 40"),
         (np.zeros((40, 0)), ValidationError, "embeddings has no columns"),
         (
@@ -602,7 +796,7 @@ def small_p():
         (
             pd.DataFrame({"e0": np.zeros(40), "name": ["x"] * 40}),
             ToolkitTypeError,
-            r"column\(s\) \['name'\] are not",
+            r"embeddings columns must be numeric, but \['name'\] have dtype",
         ),
     ],
 )
@@ -612,31 +806,43 @@ def test_bad_embeddings_are_rejected(small_p, embeddings, error, message):
 
 
 @pytest.mark.parametrize(
-    ("option", "value", "message"),
+    ("option", "value", "error", "message"),
     [
-        ("n_neighbors", 1, "n_neighbors must be an integer >= 2, got 1"),
-        ("n_neighbors", 2.5, "n_neighbors must be an integer >= 2, got 2.5"),
-        ("min_cluster_size", 1, "min_cluster_size must be an integer >= 2, got 1"),
-        ("min_samples", 0, "min_samples must be an integer >= 1, got 0"),
-        ("max_points", 99, "max_points must be an integer >= 100, got 99"),
-        ("cluster_dims", 1, "cluster_dims must be an integer >= 2, got 1"),
-        ("n_bootstrap", -1, "n_bootstrap must be an integer >= 0, got -1"),
-        ("n_bootstrap", True, "n_bootstrap must be an integer >= 0, got True"),
-        ("max_depth", 0, "max_depth must be an integer >= 1, got 0"),
-        ("n_examples", -1, "n_examples must be an integer >= 0, got -1"),
-        ("alpha", 1.0, r"alpha must be a number in \(0, 1\), got 1.0"),
-        ("alpha", "0.05", r"alpha must be a number in \(0, 1\), got '0.05'"),
-        ("random_state", -1, "random_state must be None or an integer >= 0, got -1"),
-        ("random_state", 1.5, "random_state must be None or an integer >= 0, got 1.5"),
+        ("n_neighbors", 1, InvalidValueError, r"n_neighbors must be an int in \[2, inf\), got 1"),
+        ("n_neighbors", 2.5, ToolkitTypeError, r"n_neighbors must be an int in .*got 2.5"),
+        ("min_cluster_size", 1, InvalidValueError, r"min_cluster_size must be .*\[2, inf\)"),
+        ("min_samples", 0, InvalidValueError, r"min_samples must be an int in \[1, inf\)"),
+        ("max_points", 99, InvalidValueError, r"max_points must be an int in \[100, inf\), got 99"),
+        ("cluster_dims", 1, InvalidValueError, r"cluster_dims must be an int in \[2, inf\), got 1"),
+        ("n_bootstrap", -1, InvalidValueError, r"n_bootstrap must be an int in \[0, inf\), got -1"),
+        ("n_bootstrap", True, ToolkitTypeError, r"n_bootstrap must be an int .*got True \(bool\)"),
+        ("max_depth", 0, InvalidValueError, r"max_depth must be an int in \[1, inf\), got 0"),
+        ("n_examples", -1, InvalidValueError, r"n_examples must be an int in \[0, inf\)"),
+        ("alpha", 1.0, InvalidValueError, r"alpha must be a number in \(0, 1\), got 1.0"),
+        ("alpha", "0.05", ToolkitTypeError, r"alpha must be a number in \(0, 1\), got '0.05'"),
+        ("random_state", -1, InvalidValueError, r"random_state must be an int in \[0, 4.*got -1"),
+        ("random_state", 2**32, InvalidValueError, r"random_state must be an int in \[0, 4"),
+        ("random_state", 1.5, ToolkitTypeError, r"random_state must be an int in .* or None"),
     ],
 )
-def test_bad_options_are_rejected(small_p, option, value, message):
-    with pytest.raises(ValidationError, match=message):
+def test_bad_options_are_rejected(small_p, option, value, error, message):
+    with pytest.raises(error, match="cluster_errors: " + message):
         tk.cluster_errors(small_p, embeddings=np.zeros((40, 2)), **{option: value})
 
 
+def test_every_option_is_declared_for_validation():
+    declared = set(tk.cluster_errors.__toolkit_params__)
+    assert declared == {
+        "p", "n_neighbors", "min_cluster_size", "min_samples", "max_points", "cluster_dims",
+        "n_bootstrap", "max_depth", "n_examples", "alpha", "random_state",
+    }  # fmt: skip
+    assert set(cluster_pattern_overlap.__toolkit_params__) == {
+        "clusters", "patterns", "p", "top_clusters", "top_patterns", "min_jaccard",
+    }  # fmt: skip
+
+
 def test_not_predictions_too_few_rows_and_no_representation(small_p):
-    with pytest.raises(ToolkitTypeError, match="p must be a toolkit.Predictions, got ndarray"):
+    with pytest.raises(ToolkitTypeError, match="cluster_errors: p must be a toolkit.Predictions"):
         tk.cluster_errors(np.zeros(40))
     with pytest.raises(ValidationError, match="neither embeddings nor features"):
         tk.cluster_errors(small_p)

@@ -34,6 +34,7 @@ NOT_CALLED_WITH_OPTIONS = {
     "LabelingQueue",
     "ChainAnalysis",
     "Run",
+    "RunComparison",
     "Condition",
     "Pattern",
 }

@@ -44,6 +44,7 @@ _LAZY = {
     "track": "toolkit.tracking.run",
     "tracked": "toolkit.tracking.run",
     "compare_runs": "toolkit.tracking.compare",
+    "RunComparison": "toolkit.tracking.compare",
 }
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "Pattern",
     "Predictions",
     "Run",
+    "RunComparison",
     "SliceMetrics",
     "Stage",
     "TagRanking",
@@ -92,7 +94,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.analysis.tags import ErrorSample, TagRanking, error_sample, rank_error_tags
     from toolkit.data import Predictions
     from toolkit.diagnosis import Diagnosis, diagnose
-    from toolkit.tracking.compare import compare_runs
+    from toolkit.tracking.compare import RunComparison, compare_runs
     from toolkit.tracking.run import Run, track, tracked
 
 

@@ -97,6 +97,7 @@ def _slices_shown(result: Any, results: Mapping[str, Any]) -> pd.DataFrame:
 SLICES = Section(
     name="slices",
     title="Sliced metrics",
+    nav=(("slices", "Slices"),),
     message="sliced metrics",
     applies=_needs_features,
     run=_run_slices,

@@ -1,0 +1,241 @@
+"""The fit sample, the UMAP map and the HDBSCAN clusters of :func:`~toolkit.cluster_errors`.
+
+Above ``max_points`` rows, UMAP and HDBSCAN are fitted on a sample that keeps the
+errors; one exact k-nearest-neighbour graph of that sample serves both UMAP fits (the
+2-D map and the space HDBSCAN clusters) and places the other rows afterwards.
+
+umap and hdbscan are imported inside the functions that use them, so ``import
+toolkit`` stays fast.
+
+>>> import numpy as np
+>>> idx = fit_sample(np.array([True, False] * 100), np.zeros(200, int), 100,
+...                  np.random.default_rng(0))
+>>> idx.size, int(np.array([True, False] * 100)[idx].sum())
+(100, 50)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from toolkit.data import Predictions
+
+__all__ = [
+    "Embedding",
+    "apply_order",
+    "embed_and_cluster",
+    "fit_sample",
+    "phase",
+    "relabel",
+    "strata",
+]
+
+# one logger for the whole analysis, named after its public module (the benchmark
+# reads the step timings from it)
+logger = logging.getLogger("toolkit.analysis.clusters")
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Log how long a step took (DEBUG), so a slow run can be read without a profiler."""
+    started = time.perf_counter()
+    yield
+    logger.debug("cluster_errors: %s took %.2f s", name, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------- sampling
+def strata(p: Predictions) -> np.ndarray:
+    """Class codes for stratified sampling (one stratum for regression)."""
+    if p.is_classification:
+        return p.y_true_codes()
+    return np.zeros(p.n, dtype=np.int64)
+
+
+def _allocate(strata: np.ndarray, rows: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` of ``rows``, stratified by ``strata`` with largest-remainder allocation."""
+    if k >= rows.size:
+        return rows
+    groups, inverse = np.unique(strata[rows], return_inverse=True)
+    sizes = np.bincount(inverse, minlength=groups.size)
+    quota = sizes * k / rows.size
+    take = np.floor(quota).astype(np.int64)
+    short = k - int(take.sum())
+    if short > 0:
+        take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
+    chosen = [
+        rng.choice(rows[inverse == g], size=int(take[g]), replace=False)
+        for g in range(groups.size)
+        if take[g] > 0
+    ]
+    return np.concatenate(chosen) if chosen else rows[:0]
+
+
+def fit_sample(
+    errors: np.ndarray, strata: np.ndarray, max_points: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Row indices to fit on: all rows, or every error (up to a cap) plus correct rows."""
+    n = errors.shape[0]
+    if n <= max_points:
+        return np.arange(n)
+    err_rows = np.flatnonzero(errors)
+    ok_rows = np.flatnonzero(~errors)
+    # errors get half the sample, or more when there are too few correct rows to fill it
+    err_quota = max(max_points // 2, max_points - ok_rows.size)
+    chosen_err = _allocate(strata, err_rows, err_quota, rng)
+    chosen_ok = _allocate(strata, ok_rows, max_points - chosen_err.size, rng)
+    return np.sort(np.concatenate([chosen_err, chosen_ok]))
+
+
+# ---------------------------------------------------------------------- embedding
+@dataclass(frozen=True)
+class Embedding:
+    """Every row's place on the map and in the cluster space, and its HDBSCAN cluster.
+
+    ``coords`` (n, 2), ``space`` (n, d) and ``labels`` (n,) cover all rows; ``fitted``
+    marks the fit sample, whose ``space_fit`` and ``labels_fit`` the bootstrap re-uses.
+    """
+
+    coords: np.ndarray
+    space: np.ndarray
+    labels: np.ndarray
+    fitted: np.ndarray
+    space_fit: np.ndarray
+    labels_fit: np.ndarray
+
+
+def embed_and_cluster(
+    X: np.ndarray,
+    fit_idx: np.ndarray,
+    n_neighbors: int,
+    cluster_dims: int,
+    min_cluster_size: int,
+    min_samples: int,
+    seed: int | None,
+) -> Embedding:
+    """2-D map and cluster space of every row, HDBSCAN labels, and the fit-sample parts."""
+    with phase("import umap, hdbscan"):
+        import hdbscan
+        import umap  # noqa: F401  (timed here: the first import compiles numba)
+    from sklearn.neighbors import NearestNeighbors
+
+    n = X.shape[0]
+    X_fit = X[fit_idx]
+    rest = np.setdiff1d(np.arange(n), fit_idx, assume_unique=True)
+    k = min(n_neighbors, fit_idx.size - 1)
+    # One exact k-NN graph (self included, as UMAP expects) shared by both UMAP fits
+    # and reused to place the rows outside the sample.
+    nn = NearestNeighbors(n_neighbors=k).fit(X_fit)
+    with phase("k-NN graph"):
+        knn = nn.kneighbors(X_fit)
+    coords_fit = _fit_umap(X_fit, knn, 2, 0.1, seed)
+    if X.shape[1] <= cluster_dims:
+        space_fit = X_fit.astype(np.float64)
+    else:
+        # min_dist=0 packs clusters tightly, the setting umap-learn advises for clustering
+        space_fit = _fit_umap(X_fit, knn, cluster_dims, 0.0, seed)
+
+    with phase("HDBSCAN"):
+        clusterer = hdbscan.HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            prediction_data=rest.size > 0,
+        ).fit(space_fit)
+    labels_fit = np.asarray(clusterer.labels_, dtype=np.int64)
+
+    coords = np.empty((n, 2))
+    space = np.empty((n, space_fit.shape[1]))
+    labels = np.full(n, -1, dtype=np.int64)
+    coords[fit_idx], space[fit_idx], labels[fit_idx] = coords_fit, space_fit, labels_fit
+    fitted = np.zeros(n, dtype=bool)
+    fitted[fit_idx] = True
+    if rest.size:
+        with phase("placement"):
+            dists, idx = nn.kneighbors(X[rest])
+            weights = _membership_weights(dists)
+            coords[rest] = np.einsum("ij,ijk->ik", weights, coords_fit[idx])
+            if X.shape[1] <= cluster_dims:
+                space[rest] = X[rest]
+            else:
+                space[rest] = np.einsum("ij,ijk->ik", weights, space_fit[idx])
+            if labels_fit.max(initial=-1) >= 0:
+                rest_labels, _ = hdbscan.approximate_predict(clusterer, space[rest])
+                labels[rest] = np.asarray(rest_labels, dtype=np.int64)
+    return Embedding(coords, space, labels, fitted, space_fit, labels_fit)
+
+
+def _fit_umap(
+    X_fit: np.ndarray,
+    knn: tuple[np.ndarray, np.ndarray],
+    n_components: int,
+    min_dist: float,
+    seed: int | None,
+) -> np.ndarray:
+    """UMAP of the fit sample from its precomputed k-NN graph ``(distances, indices)``.
+
+    An int ``seed`` makes UMAP single-threaded (umap-learn's rule for reproducible
+    results); None lets it use every core.
+    """
+    import umap
+
+    knn_dists, knn_idx = knn
+    model = umap.UMAP(
+        n_neighbors=knn_idx.shape[1],
+        n_components=n_components,
+        min_dist=min_dist,
+        random_state=seed,
+        n_jobs=1 if seed is not None else -1,
+        precomputed_knn=(knn_idx, knn_dists.astype(np.float32)),
+    )
+    with warnings.catch_warnings():
+        # the graph is given without a search index: fine, we never call transform
+        warnings.filterwarnings("ignore", message="precomputed_knn")
+        # a graph with several components: UMAP falls back to another init itself
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        with phase(f"UMAP to {n_components}-D"):
+            return np.asarray(model.fit_transform(X_fit), dtype=np.float64)
+
+
+def _membership_weights(dists: np.ndarray) -> np.ndarray:
+    """Row-normalised weights of each row's neighbours, shaped like UMAP's memberships:
+    1 for the nearest, decaying with the distance beyond it."""
+    rho = dists[:, :1]
+    excess = dists - rho
+    scale = excess.mean(axis=1, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    w = np.exp(-excess / scale)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def relabel(raw: np.ndarray, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number clusters by errors (then size) descending; return labels and old->new map.
+
+    >>> labels, order = relabel(np.array([0, 0, 1, 1, 1, -1]),
+    ...                         np.array([False, False, True, False, False, True]))
+    >>> labels.tolist(), order.tolist()
+    ([1, 1, 0, 0, 0, -1], [1, 0])
+    """
+    k = int(raw.max(initial=-1)) + 1
+    if k == 0:
+        return raw.copy(), np.zeros(0, dtype=np.int64)
+    members = raw >= 0
+    n_c = np.bincount(raw[members], minlength=k)
+    e_c = np.bincount(raw[members], weights=errors[members].astype(float), minlength=k)
+    ranked = np.lexsort((np.arange(k), -n_c, -e_c))
+    order = np.empty(k, dtype=np.int64)
+    order[ranked] = np.arange(k)
+    return apply_order(raw, order), order
+
+
+def apply_order(raw: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Map cluster numbers through ``order`` (old -> new), keeping -1 (noise)."""
+    out = np.full(raw.shape, -1, dtype=np.int64)
+    members = raw >= 0
+    out[members] = order[raw[members]]
+    return out
