@@ -1194,3 +1194,8 @@ def test_property_errors_are_argmax_mismatches(case):
     assert p.y_pred.tolist() == expected_pred
     assert p.errors.tolist() == [pred != true for pred, true in zip(expected_pred, y_true)]
     assert p.task == ("binary" if len(classes) == 2 else "multiclass")
+
+
+def test_ragged_probability_rows_are_a_type_error_naming_proba():
+    with pytest.raises(ToolkitTypeError, match=r"proba must be a rectangular table of numbers"):
+        Predictions([0, 1], proba=[[0.5, 0.5], [1.0]])

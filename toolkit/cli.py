@@ -304,18 +304,8 @@ def _cmd_rank_tags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from toolkit import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="toolkit",
-        description="Experiment tracking and error analysis for machine-learning models.",
-        epilog="Run 'toolkit COMMAND --help' for a command's options. Exit codes: 0 ok, "
-        "1 failure (one line on stderr), 2 usage error.",
-    )
-    parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_demo(sub: Any) -> None:
+    """The options of `toolkit demo`."""
     demo = sub.add_parser(
         "demo",
         help="train models on the bundled Adult census data, track them, diagnose the best",
@@ -336,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_diagnose(sub: Any) -> None:
+    """The options of `toolkit diagnose`."""
     diag = sub.add_parser(
         "diagnose",
         help="every analysis of a scored table: metrics, slices, patterns, clusters, labels",
@@ -357,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--random-state", type=_seed, default=0, metavar="N")
     diag.set_defaults(func=_cmd_diagnose)
 
+
+def _add_label_queue(sub: Any) -> None:
+    """The options of `toolkit label-queue`."""
     queue = sub.add_parser(
         "label-queue",
         help="rank an unlabeled pool: which examples to label next (CSV for annotators)",
@@ -398,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument("--random-state", type=_seed, default=0, metavar="N")
     queue.set_defaults(func=_cmd_label_queue)
 
+
+def _add_error_sample(sub: Any) -> None:
+    """The options of `toolkit error-sample`."""
     sample = sub.add_parser(
         "error-sample",
         help="write a random sample of errors to a CSV to tag by hand",
@@ -412,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--random-state", type=_seed, default=0, metavar="N")
     sample.set_defaults(func=_cmd_error_sample)
 
+
+def _add_rank_tags(sub: Any) -> None:
+    """The options of `toolkit rank-tags`."""
     rank = sub.add_parser(
         "rank-tags",
         help="rank the tags filled into an error-sample CSV by points of error",
@@ -425,6 +427,22 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--sep", default=";", help="tag separator (default ';')")
     rank.add_argument("--out", metavar="PATH", help="also write the ranking as CSV")
     rank.set_defaults(func=_cmd_rank_tags)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from toolkit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="toolkit",
+        description="Experiment tracking and error analysis for machine-learning models.",
+        epilog="Run 'toolkit COMMAND --help' for a command's options. Exit codes: 0 ok, "
+        "1 failure (one line on stderr), 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for add in (_add_demo, _add_diagnose, _add_label_queue, _add_error_sample, _add_rank_tags):
+        add(sub)
 
     try:
         from toolkit.tracking.commands import register

@@ -13,8 +13,6 @@ import numpy as np
 import pandas as pd
 
 from toolkit._checks import (
-    PROBA_RANGE_ATOL,
-    PROBA_SUM_ATOL,
     as_1d,
     check_embeddings,
     check_features,
@@ -25,8 +23,8 @@ from toolkit._checks import (
     preview,
     resolve_columns,
     to_python,
-    unique_sorted,
 )
+from toolkit._classes import match_class_names, proba_matrix, resolve_classes
 from toolkit._validation import STR_LIST, HasMethods, Interval, Options, validate_params
 from toolkit.exceptions import (
     ColumnNotFoundError,
@@ -39,25 +37,11 @@ from toolkit.exceptions import (
     ValidationError,
 )
 
-__all__ = ["PROBA_RANGE_ATOL", "PROBA_SUM_ATOL", "Predictions"]
+__all__ = ["Predictions"]
 
 TASKS = ("binary", "multiclass", "regression")
 #: Default regression tolerance: this percentile of |y_pred - y_true|.
 DEFAULT_TOLERANCE_PERCENTILE = 90.0
-
-
-def _label_like(name: str, examples: list[Any]) -> Any:
-    """A class named only by a probability column, typed like the observed labels."""
-    if not examples or isinstance(examples[0], str):
-        return name
-    if isinstance(examples[0], bool):
-        if name in ("True", "False"):
-            return name == "True"
-        return name
-    try:
-        return type(examples[0])(name)
-    except (TypeError, ValueError):
-        return name
 
 
 def _is_regressor(model: Any) -> bool:
@@ -287,7 +271,7 @@ class Predictions:
             if isinstance(proba, str):
                 prefix = proba.split("*")[0] if "*" in proba else ""
                 names = [c[len(prefix) :] for c in proba_cols]
-                classes, order = cls._match_class_names(names, df[target], classes)
+                classes, order = match_class_names(names, df[target], classes)
                 proba_frame = proba_frame.iloc[:, order]
         emb = None
         if embeddings is not None:
@@ -515,39 +499,8 @@ class Predictions:
         if y_pred is not None:
             check_labels_present(y_pred, "y_pred")
 
-        proba_names = None
-        proba_arr = None
-        if proba is not None:
-            proba_arr, proba_names = numeric_matrix(proba, "proba")
-            if proba_arr.ndim == 1:
-                proba_arr = np.column_stack([1.0 - proba_arr, proba_arr])
-            if proba_arr.ndim != 2:
-                raise InvalidProbabilityError(
-                    f"proba must be 2-D (n_samples, n_classes), got shape {proba_arr.shape}"
-                )
-            if proba_arr.shape[0] != n:
-                raise LengthMismatchError(f"proba has {proba_arr.shape[0]} rows but y_true has {n}")
-
-        if classes is None:
-            pool = y_true if y_pred is None else np.concatenate([y_true, y_pred])
-            classes_arr = unique_sorted(pool, "the labels")
-            observed = {str(to_python(v)) for v in pd.unique(y_true)}
-            if proba_names is not None and proba_arr is not None and observed <= set(proba_names):
-                # A DataFrame whose column names are the classes: match by name. Other
-                # names (e.g. 0, 1 from pd.DataFrame(predict_proba(X))) mean "by position".
-                classes_arr, order = Predictions._match_class_names(proba_names, y_true, None)
-                proba_arr = proba_arr[:, order]
-        else:
-            classes_arr = as_1d(classes, "classes")
-            if len(set(classes_arr.tolist())) != classes_arr.shape[0]:
-                raise InvalidLabelError(f"classes has duplicates: {preview(classes_arr)}")
-            names_as_classes = [str(to_python(c)) for c in classes_arr]
-            if (
-                proba_names is not None
-                and proba_arr is not None
-                and sorted(proba_names) == sorted(names_as_classes)
-            ):
-                proba_arr = proba_arr[:, [proba_names.index(c) for c in names_as_classes]]
+        proba_arr, proba_names = proba_matrix(proba, n)
+        classes_arr, proba_arr = resolve_classes(y_true, y_pred, classes, proba_arr, proba_names)
         if classes_arr.shape[0] < 2:
             raise InvalidLabelError(
                 f"only one class was found ({preview(classes_arr)}); classification needs "
@@ -588,41 +541,3 @@ class Predictions:
         self._y_pred = np.asarray(y_pred)
         self._proba = proba_arr
         self._errors = np.asarray(self._y_pred != self._y_true, dtype=bool)
-
-    @staticmethod
-    def _match_class_names(
-        names: Sequence[str], y_true: Any, classes: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Map probability column names to class labels; return (classes, column order)."""
-        names = [str(x) for x in names]
-        if classes is not None:
-            classes_arr = as_1d(classes, "classes")
-        else:
-            observed = pd.unique(as_1d(y_true, "y_true"))
-            by_str = {str(to_python(v)): to_python(v) for v in observed if not pd.isna(v)}
-            labels = []
-            for name in names:
-                if name in by_str:
-                    labels.append(by_str[name])
-                else:  # a class the labels never show: keep the type of the labels
-                    labels.append(_label_like(name, list(by_str.values())))
-            unmatched = [v for k, v in by_str.items() if k not in names]
-            if unmatched:
-                raise InvalidProbabilityError(
-                    f"proba columns {preview(names, 10)} have no column for label(s) "
-                    f"{preview(unmatched)} of y_true"
-                )
-            classes_arr = unique_sorted(np.array(labels, dtype=object), "the proba columns")
-            if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in labels):
-                classes_arr = classes_arr.astype(np.int64)
-            elif all(isinstance(v, bool) for v in labels):
-                classes_arr = classes_arr.astype(bool)
-        position = {str(to_python(c)): j for j, c in enumerate(names)}
-        missing = [str(to_python(c)) for c in classes_arr if str(to_python(c)) not in position]
-        if missing or len(names) != classes_arr.shape[0]:
-            raise InvalidProbabilityError(
-                f"proba columns {preview(names, 10)} do not match classes "
-                f"{preview(classes_arr, 10)}" + (f"; no column for {missing}" if missing else "")
-            )
-        order = np.array([position[str(to_python(c))] for c in classes_arr])
-        return classes_arr, order

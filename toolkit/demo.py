@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit.diagnosis import diagnose
 from toolkit.analysis.metrics import compute_metrics
 from toolkit.data import Predictions
 from toolkit.datasets.adult import ADULT_TARGET, load_adult
+from toolkit.diagnosis import diagnose
 
 __all__ = ["run_demo"]
 
@@ -147,6 +147,21 @@ def _fit_tracked(
     return {"model": model, "p": p, "metrics": metrics, "run_id": run.run_id, "seconds": seconds}
 
 
+def _split_adult(random_state: int) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Adult's train split minus a held-out unlabeled pool, and the test split."""
+    train, test = load_adult()
+    shuffled = train.sample(frac=1.0, random_state=random_state)
+    pool_rows, train = shuffled.iloc[:POOL_ROWS], shuffled.iloc[POOL_ROWS:].sort_index()
+    data = {
+        "X_train": train.drop(columns=DROP),
+        "y_train": train[ADULT_TARGET],
+        "X_test": test.drop(columns=DROP),
+        "y_test": test[ADULT_TARGET],
+        "features": test.drop(columns=DROP),
+    }
+    return data, train, pool_rows
+
+
 def run_demo(
     out_dir: str | Path = "reports",
     *,
@@ -160,22 +175,13 @@ def run_demo(
     ``tracking_uri`` (default ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
     """
     from toolkit.analysis.labeling import LabelingPool
-    from toolkit.tracking import log_to_run, resolve_tracking_uri
+    from toolkit.tracking import resolve_tracking_uri
 
     started = time.perf_counter()
     uri = resolve_tracking_uri(tracking_uri)
-    train, test = load_adult()
-    shuffled = train.sample(frac=1.0, random_state=random_state)
-    pool_rows, train = shuffled.iloc[:POOL_ROWS], shuffled.iloc[POOL_ROWS:].sort_index()
-    data = {
-        "X_train": train.drop(columns=DROP),
-        "y_train": train[ADULT_TARGET],
-        "X_test": test.drop(columns=DROP),
-        "y_test": test[ADULT_TARGET],
-        "features": test.drop(columns=DROP),
-    }
+    data, train, pool_rows = _split_adult(random_state)
     echo(
-        f"Adult census data: {len(train):,} train rows, {len(test):,} test rows, "
+        f"Adult census data: {len(train):,} train rows, {len(data['X_test']):,} test rows, "
         f"{len(pool_rows):,} rows held out as an unlabeled pool"
     )
     echo(f"Tracking every run in {uri} (experiment {EXPERIMENT!r})")
@@ -222,24 +228,32 @@ def run_demo(
     )
     _print_findings(diagnosis, echo)
 
+    _write_and_log(diagnosis, out_dir, best, chosen["run_id"], uri, echo)
+    echo(f"Done in {time.perf_counter() - started:.1f} s.")
+    return diagnosis.to_dict()
+
+
+def _write_and_log(
+    diagnosis: Any, out_dir: str | Path, best: str, run_id: str, uri: str, echo: Any
+) -> None:
+    """Write the report and JSON, log them to the chosen model's run, print the summary."""
+    from toolkit.report import summary_sentences
+    from toolkit.tracking import log_to_run
+
     out = Path(out_dir)
     json_path = out / "demo.json"
     html_path = out / "demo.html"
     diagnosis.to_json(json_path)
     diagnosis.to_html(html_path, title=f"toolkit demo: {best.replace('_', ' ')} on UCI Adult")
-    log_to_run(chosen["run_id"], diagnosis=diagnosis, tracking_uri=uri)
+    log_to_run(run_id, diagnosis=diagnosis, tracking_uri=uri)
     echo("\nSummary:")
-    from toolkit.report import summary_sentences
-
     for sentence in summary_sentences(diagnosis)[:5]:
         echo(f"  {sentence}")
     echo(f"\nWrote {html_path.resolve()}\n      {json_path.resolve()}")
     echo(
-        f"Logged the report to run {chosen['run_id']} in {uri}; "
+        f"Logged the report to run {run_id} in {uri}; "
         f"list the runs with: toolkit runs --experiment {EXPERIMENT}"
     )
-    echo(f"Done in {time.perf_counter() - started:.1f} s.")
-    return diagnosis.to_dict()
 
 
 def _print_findings(diagnosis: Any, echo: Any) -> None:

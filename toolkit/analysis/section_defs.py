@@ -26,6 +26,15 @@ LABEL_ISSUE_FEATURE_ROWS = 200
 #: Fewer rows than this are not clustered (UMAP and HDBSCAN need some density).
 MIN_CLUSTER_ROWS = 50
 NO_FEATURES = "no feature columns were given"
+#: The columns every group of rows (an error pattern, a cluster) shows first.
+GROUP_COLUMNS = (
+    ("n", "n", "num"),
+    ("errors", "errors", "num"),
+    ("error_rate", "error rate", "pct"),
+    ("lift", "lift", "num"),
+    ("share_of_errors", "share of errors", "pct"),
+    ("gain_pp", "gain (pp)", "pp"),
+)
 
 
 def _needs_features(ctx: Context) -> str | None:
@@ -150,12 +159,7 @@ ERROR_PATTERNS = Section(
             _table("error_patterns"),
             [
                 ("pattern", "pattern", "text"),
-                ("n", "n", "num"),
-                ("errors", "errors", "num"),
-                ("error_rate", "error rate", "pct"),
-                ("lift", "lift", "num"),
-                ("share_of_errors", "share of errors", "pct"),
-                ("gain_pp", "gain (pp)", "pp"),
+                *GROUP_COLUMNS,
                 ("cumulative_gain_pp", "cumulative (pp)", "pp"),
                 ("q_value", "q", "p"),
                 ("holdout_error_rate", "held-out error rate", "pct"),
@@ -218,12 +222,7 @@ CLUSTERS = Section(
             _table("clusters"),
             [
                 ("cluster", "cluster", "text"),
-                ("n", "n", "num"),
-                ("errors", "errors", "num"),
-                ("error_rate", "error rate", "pct"),
-                ("lift", "lift", "num"),
-                ("share_of_errors", "share of errors", "pct"),
-                ("gain_pp", "gain (pp)", "pp"),
+                *GROUP_COLUMNS,
                 ("q_value", "q", "p"),
                 ("significant", "significant", "text"),
                 ("description", "rule", "text"),

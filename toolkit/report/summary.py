@@ -12,84 +12,99 @@ __all__ = ["summary_sentences"]
 
 def summary_sentences(d: Any) -> list[str]:
     """What is wrong, in a few sentences with numbers: the model against its baseline, the
-    top error pattern and its points of error, the label-noise share, the top error
-    cluster, and the stage worth improving."""
-    sentences = []
-    meta = d.meta
-    m = d.metrics
-    if m is not None:
-        table_ = m.baselines.set_index("metric")
-        key = "accuracy" if "accuracy" in table_.index else "mae"
-        row = table_.loc[key]
-        better = "better" if (row["margin_over_zero_rule"] or 0) > 0 else "not better"
-        if key == "accuracy":
-            sentences.append(
-                f"The model is wrong on {meta['error_rate']:.1%} of {meta['n']:,} rows; its "
-                f"accuracy {row['model']:.3f} is {better} than always predicting the most "
-                f"frequent class ({row['zero_rule']:.3f})."
-            )
-        else:
-            sentences.append(
-                f"MAE {row['model']:.4g} against {row['zero_rule']:.4g} for always predicting "
-                f"the mean ({better}); {meta['error_rate']:.1%} of rows miss by more than the "
-                f"tolerance {meta['tolerance']:.4g}."
-            )
-    patterns = None if d.error_patterns is None else d.error_patterns.table
-    if patterns is not None and len(patterns):
-        top = patterns.iloc[0]
-        confirmed = top.get("confirmed")
-        note = (
-            ""
-            if confirmed is None or pd.isna(confirmed)
-            else " (confirmed on held-out rows)"
-            if bool(confirmed)
-            else " (not confirmed on held-out rows)"
+    top error pattern and its points of error, the top error cluster, the label-noise
+    share, and the stage worth improving."""
+    steps = (_metrics, _patterns, _clusters, _label_issues, _chain)
+    return [sentence for step in steps if (sentence := step(d)) is not None]
+
+
+def _metrics(d: Any) -> str | None:
+    m, meta = d.metrics, d.meta
+    if m is None:
+        return None
+    table = m.baselines.set_index("metric")
+    key = "accuracy" if "accuracy" in table.index else "mae"
+    row = table.loc[key]
+    better = "better" if (row["margin_over_zero_rule"] or 0) > 0 else "not better"
+    if key == "accuracy":
+        return (
+            f"The model is wrong on {meta['error_rate']:.1%} of {meta['n']:,} rows; its "
+            f"accuracy {row['model']:.3f} is {better} than always predicting the most "
+            f"frequent class ({row['zero_rule']:.3f})."
         )
-        noise = ""
-        share = top.get("label_issue_share")
-        if share is not None and isinstance(share, float) and math.isfinite(share):
-            noise = f" {share:.0%} of its errors look like label errors."
-        sentences.append(
-            f"The top error pattern, {top['pattern']}, holds {int(top['errors']):,} errors "
-            f"({top['share_of_errors']:.0%} of all errors, error rate {top['error_rate']:.1%} vs "
-            f"{meta['error_rate']:.1%} overall): fixing it is worth up to "
-            f"{top['gain_pp']:.1f} points of error{note}; the top {min(len(patterns), 5)} "
-            f"patterns together hold {patterns['cumulative_gain_pp'].iloc[:5].iloc[-1]:.1f} "
-            f"points.{noise}"
-        )
-    elif patterns is not None:
-        sentences.append("No error pattern is significantly worse than the rest of the data.")
-    clusters = d.clusters
-    if clusters is not None and len(clusters.table):
-        table_ = clusters.table
-        significant = (
-            table_[table_["significant"].astype(bool)] if "significant" in table_ else table_
-        )
-        if len(significant):
-            top = significant.iloc[0]
-            sentences.append(
-                f"The largest error cluster significantly worse than the rest holds "
-                f"{int(top['errors']):,} errors in {int(top['n']):,} rows (error rate "
-                f"{top['error_rate']:.1%}, {top['gain_pp']:.1f} points); {top['description']}."
-            )
-        else:
-            sentences.append(
-                f"None of the {len(table_)} error clusters is significantly worse than the rest."
-            )
-    label_issues = None if d.label_issues is None else d.label_issues.table
-    if label_issues is not None and "is_issue" in label_issues:
-        share = float(label_issues["is_issue"].mean()) if len(label_issues) else 0.0
-        sentences.append(
-            f"{int(label_issues['is_issue'].sum()):,} labels ({share:.1%}) look wrong; "
-            "check them before blaming the model."
-        )
-    chain = None if d.chain is None else d.chain.table
-    if chain is not None and len(chain) and "gain_pp" in chain:
-        single = chain[chain.get("kind", pd.Series("single", index=chain.index)) == "single"]
-        if len(single):
-            best = single.sort_values("gain_pp", ascending=False).iloc[0]
-            sentences.append(
-                f"Of the stages, a perfect {best['stage']} would lift the system most: "
-                f"{best['gain_pp']:+.1f} points."
-            )
-    return sentences
+    return (
+        f"MAE {row['model']:.4g} against {row['zero_rule']:.4g} for always predicting "
+        f"the mean ({better}); {meta['error_rate']:.1%} of rows miss by more than the "
+        f"tolerance {meta['tolerance']:.4g}."
+    )
+
+
+def _patterns(d: Any) -> str | None:
+    if d.error_patterns is None:
+        return None
+    patterns, meta = d.error_patterns.table, d.meta
+    if not len(patterns):
+        return "No error pattern is significantly worse than the rest of the data."
+    top = patterns.iloc[0]
+    confirmed = top.get("confirmed")
+    note = (
+        ""
+        if confirmed is None or pd.isna(confirmed)
+        else " (confirmed on held-out rows)"
+        if bool(confirmed)
+        else " (not confirmed on held-out rows)"
+    )
+    noise = ""
+    share = top.get("label_issue_share")
+    if share is not None and isinstance(share, float) and math.isfinite(share):
+        noise = f" {share:.0%} of its errors look like label errors."
+    return (
+        f"The top error pattern, {top['pattern']}, holds {int(top['errors']):,} errors "
+        f"({top['share_of_errors']:.0%} of all errors, error rate {top['error_rate']:.1%} vs "
+        f"{meta['error_rate']:.1%} overall): fixing it is worth up to "
+        f"{top['gain_pp']:.1f} points of error{note}; the top {min(len(patterns), 5)} "
+        f"patterns together hold {patterns['cumulative_gain_pp'].iloc[:5].iloc[-1]:.1f} "
+        f"points.{noise}"
+    )
+
+
+def _clusters(d: Any) -> str | None:
+    if d.clusters is None or not len(d.clusters.table):
+        return None
+    table = d.clusters.table
+    significant = table[table["significant"].astype(bool)] if "significant" in table else table
+    if not len(significant):
+        return f"None of the {len(table)} error clusters is significantly worse than the rest."
+    top = significant.iloc[0]
+    return (
+        f"The largest error cluster significantly worse than the rest holds "
+        f"{int(top['errors']):,} errors in {int(top['n']):,} rows (error rate "
+        f"{top['error_rate']:.1%}, {top['gain_pp']:.1f} points); {top['description']}."
+    )
+
+
+def _label_issues(d: Any) -> str | None:
+    if d.label_issues is None or "is_issue" not in d.label_issues.table:
+        return None
+    flags = d.label_issues.table["is_issue"]
+    share = float(flags.mean()) if len(flags) else 0.0
+    return (
+        f"{int(flags.sum()):,} labels ({share:.1%}) look wrong; "
+        "check them before blaming the model."
+    )
+
+
+def _chain(d: Any) -> str | None:
+    if d.chain is None:
+        return None
+    chain = d.chain.table
+    if not len(chain) or "gain_pp" not in chain:
+        return None
+    single = chain[chain.get("kind", pd.Series("single", index=chain.index)) == "single"]
+    if not len(single):
+        return None
+    best = single.sort_values("gain_pp", ascending=False).iloc[0]
+    return (
+        f"Of the stages, a perfect {best['stage']} would lift the system most: "
+        f"{best['gain_pp']:+.1f} points."
+    )
