@@ -134,27 +134,17 @@ class PlainMlflow:
 
 def stub_extras() -> None:
     """Switch off what ``track`` records without being asked (this process only)."""
-    import threading
-
-    from toolkit.tracking import _capture
-    from toolkit.tracking import run as run_module
-
-    class _NoThread:
-        def join(self, timeout: float | None = None) -> None:
-            return None
-
-    def no_heartbeat(self: Any) -> None:
-        self._stop, self._beat = threading.Event(), _NoThread()
+    from toolkit.tracking import _capture, _lifecycle, _run
 
     def flush_only(self: Any, op: Any) -> None:
         self.flush()  # what _upload does before its upload; the upload is skipped
 
     _capture.git_state = lambda cwd: _capture.GitState()
     _capture.package_versions = lambda: ""
-    run_module.track._start_console_capture = lambda self, artifact_dir: None
-    run_module.track._stop_console_capture = lambda self: None
-    run_module.track._start_heartbeat = no_heartbeat
-    run_module.Run._upload = flush_only
+    _lifecycle.Lifecycle._start_console_capture = lambda self: None
+    _lifecycle.Lifecycle._stop_console_capture = lambda self: None
+    _lifecycle.Lifecycle._start_heartbeat = lambda self: None
+    _run.Run._upload = flush_only
 
 
 def do_workload(path: str, workload: str, uri: str, artifact_root: str) -> dict[str, Any]:
@@ -317,19 +307,24 @@ def make_template(target: Path) -> dict[str, Any]:
 #: include rows below it), the "under" column says which.
 PROFILE_ROWS = [
     ("`track.__enter__` (whole)", "toolkit/tracking/run.py", "__enter__", ""),
-    ("auto tags: environment + git", "toolkit/tracking/run.py", "_auto_tags", "__enter__"),
+    ("auto tags: environment + git", "toolkit/tracking/_records.py", "start_tags", "__enter__"),
     ("git state (5 git commands, cached per process)", "_capture.py", "git_state", "auto tags"),
     ("client + store open", "toolkit/tracking/_store.py", "get_client", "__enter__"),
     ("experiment lookup", "toolkit/tracking/_store.py", "get_or_create_experiment", "__enter__"),
     ("`create_run` (with the auto tags)", "mlflow/tracking/client.py", "create_run", "__enter__"),
-    ("console capture on", "toolkit/tracking/run.py", "_start_console_capture", "__enter__"),
-    ("heartbeat thread start", "toolkit/tracking/run.py", "_start_heartbeat", "__enter__"),
-    ("`log_metric` calls (validate + buffer)", "toolkit/tracking/run.py", "log_metrics", ""),
+    ("console capture on", "toolkit/tracking/_lifecycle.py", "_start_console_capture", "__enter__"),
+    ("heartbeat thread start", "toolkit/tracking/_lifecycle.py", "_start_heartbeat", "__enter__"),
+    ("`log_metric` calls (validate + buffer)", "toolkit/tracking/_run.py", "log_metrics", ""),
     ("`track.__exit__` (whole)", "toolkit/tracking/run.py", "__exit__", ""),
     ("heartbeat thread join", "threading.py", "join", "__exit__"),
-    ("`_finish`", "toolkit/tracking/run.py", "_finish", "__exit__"),
-    ("package list (cached per process)", "_capture.py", "package_versions", "_finish"),
-    ("`log_batch` (params, metrics, tags)", "mlflow/tracking/client.py", "log_batch", "_finish"),
+    ("`Run.close`", "toolkit/tracking/_run.py", "close", "__exit__"),
+    ("package list (cached per process)", "_capture.py", "package_versions", "`Run.close`"),
+    (
+        "`log_batch` (params, metrics, tags)",
+        "mlflow/tracking/client.py",
+        "log_batch",
+        "`Run.close`",
+    ),
     ("`log_artifacts` (environment, git, logs)", "mlflow/tracking/client.py", "log_artifacts", ""),
     (
         "its `get_run` to find the artifact store",
@@ -337,7 +332,7 @@ PROFILE_ROWS = [
         "_get_artifact_repo",
         "`log_artifacts`",
     ),
-    ("`set_terminated`", "mlflow/tracking/client.py", "set_terminated", "_finish"),
+    ("`set_terminated`", "mlflow/tracking/client.py", "set_terminated", "`Run.close`"),
 ]
 
 

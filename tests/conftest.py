@@ -24,9 +24,7 @@ REPORT_SECTIONS = [
 
 def loaded_modules(code: str, watch: set[str]) -> set[str]:
     """Run ``code`` in a fresh interpreter; the top-level packages of ``watch`` it loaded."""
-    script = (
-        f"{code}\nimport sys\n"
-        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(watch)!r}))))\n"
-    )
+    loaded = "{m.split('.')[0] for m in sys.modules}"
+    script = f"{code}\nimport sys\nprint(','.join(sorted({loaded} & set({sorted(watch)!r}))))\n"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return {m for m in out.stdout.strip().split(",") if m}

@@ -1096,7 +1096,8 @@ def test_from_model_does_not_mutate_X_or_y(wine):
 
 @pytest.mark.parametrize("model", [object(), "a model", {"predict": None}], ids=repr)
 def test_from_model_rejects_an_object_without_predict(model):
-    with pytest.raises(ToolkitTypeError, match=r"from_model: model must be an object with a predict method, got") as info:
+    expected = r"from_model: model must be an object with a predict method, got"
+    with pytest.raises(ToolkitTypeError, match=expected) as info:
         Predictions.from_model(model, [[0.0], [1.0]], [0, 1])
     assert isinstance(info.value, TypeError)
 

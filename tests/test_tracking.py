@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import logging
 import math
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -29,14 +33,17 @@ from toolkit.exceptions import (
     ToolkitTypeError,
     ValidationError,
 )
-from toolkit.tracking import _store
+from toolkit.tracking import _store, spool
+from toolkit.tracking.attach import check_run, log_to_run
 from toolkit.tracking.commands import register
 from toolkit.tracking.compare import (
+    RunComparison,
     compare_runs,
     list_runs,
     load_predictions,
     mark_stale_runs,
 )
+from toolkit.tracking.errors import RunNotFoundError
 from toolkit.tracking.run import Run, flatten, track, tracked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +160,10 @@ def test_track_records_params_metrics_and_environment(uri, tmp_path):
     assert data.data.metrics["accuracy"] == 0.9
     assert data.data.metrics["duration_s"] >= 0
     tags = data.data.tags
+    # MLflow's own run-context tags
+    assert tags["mlflow.source.name"] == sys.argv[0]
+    assert tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.user"]
     assert tags["toolkit.python"] == ".".join(map(str, sys.version_info[:3]))
     assert tags["toolkit.cwd"] == os.getcwd()
     assert json.loads(tags["toolkit.argv"]) == sys.argv
@@ -299,6 +310,18 @@ def test_logging_after_the_run_ended_is_an_error(uri):
         pass
     with pytest.raises(ToolkitError, match="has ended"):
         run.log_metric("late", 1.0)
+
+
+def test_run_closed_inside_the_block_keeps_its_status_and_the_block_still_cleans_up(uri):
+    stdout = sys.stdout
+    with track("closed-early") as run:
+        run.log_metric("m", 1.0)
+        run.close("KILLED")
+        with pytest.raises(ToolkitError, match="has ended"):
+            run.close("FINISHED")
+    assert sys.stdout is stdout  # console capture ended with the block
+    data = client_for(uri).get_run(run.run_id)
+    assert data.info.status == "KILLED" and data.data.metrics["m"] == 1.0
 
 
 # ---------------------------------------------------------------------------- truthful status
@@ -611,8 +634,12 @@ def test_compare_runs_params_metrics_and_slices(uri, capsys):
         pb = _predictions(0.4, seed=1)  # much worse on Female
         b.log_metric("accuracy", float(1 - pb.errors.mean()))
         b.log_predictions(pb)
-    table = compare_runs(a.run_id, b.run_id, tracking_uri=uri, slices=["sex"])
+    result = compare_runs(a.run_id, b.run_id, tracking_uri=uri, slices=["sex"])
+    assert isinstance(result, RunComparison)
+    assert (result.run_a, result.run_b) == (a.run_id, b.run_id)
+    table = result.table
     assert list(table.columns) == ["kind", "name", "a", "b", "delta", "n_a", "n_b"]
+    assert not table.attrs
     params = table[table["kind"] == "param"]
     assert params[["name", "a", "b"]].values.tolist() == [["C", "1.0", "0.1"]]
     female = table[(table["kind"] == "slice") & (table["name"] == "sex = Female")].iloc[0]
@@ -680,3 +707,142 @@ def test_importing_the_cli_commands_loads_no_mlflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "False False"
+
+
+def test_compare_runs_result_fields_and_json(uri):
+    with track("cmp-json", params={"C": 1.0}) as a:
+        a.log_metric("accuracy", 0.75)
+    with track("cmp-json", params={"C": 0.5}) as b:
+        b.log_metric("accuracy", 0.8)
+    result = compare_runs(a.run_id, b.run_id, tracking_uri=uri)
+    assert result.meta == {"run_a": a.run_id, "run_b": b.run_id}
+    assert len(result) == len(result.table) == 3  # param C, metrics accuracy and duration_s
+    data = json.loads(json.dumps(result.to_dict()))
+    assert (data["run_a"], data["run_b"]) == (a.run_id, b.run_id)
+    accuracy = next(row for row in data["table"] if row["name"] == "accuracy")
+    assert accuracy == {
+        "kind": "metric",
+        "name": "accuracy",
+        "a": 0.75,
+        "b": 0.8,
+        "delta": pytest.approx(0.05),
+        "n_a": None,
+        "n_b": None,
+    }
+    assert [row["name"] for row in data["table"] if row["kind"] == "param"] == ["C"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.run_a = "other"
+
+
+# ---------------------------------------------------------------------------- attach
+def test_log_to_run_adds_to_a_finished_run_and_keeps_its_status(uri, tmp_path):
+    with track("attach") as run:
+        run.log_metric("accuracy", 0.5)
+    p = _predictions(0.2)
+    written = log_to_run(run.run_id, predictions=p, tracking_uri=uri)
+    assert written == ["predictions/predictions.json", "predictions/predictions.parquet"]
+    data = client_for(uri).get_run(run.run_id)
+    assert data.info.status == "FINISHED"
+    assert data.data.tags["toolkit.predictions.predictions"] == "predictions/predictions.parquet"
+    np.testing.assert_array_equal(load_predictions(run.run_id, tracking_uri=uri).errors, p.errors)
+
+
+def test_log_to_run_adds_nothing_when_logging_fails(uri):
+    class Broken:
+        def to_dict(self):
+            raise RuntimeError("cannot serialise")
+
+    with track("attach") as run:
+        pass
+    before = artifact_paths(uri, run.run_id)
+    with pytest.raises(RuntimeError, match="cannot serialise"):
+        log_to_run(run.run_id, predictions=_predictions(0.2), diagnosis=Broken(), tracking_uri=uri)
+    assert artifact_paths(uri, run.run_id) == before  # the predictions were not uploaded
+    assert "toolkit.predictions.predictions" not in client_for(uri).get_run(run.run_id).data.tags
+
+
+def test_check_run_names_a_missing_run_and_creates_no_store(uri, tmp_path):
+    with pytest.raises(RunNotFoundError, match="'0123abcd' not found"):
+        check_run("0123abcd", tracking_uri=uri)
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    with pytest.raises(RunNotFoundError, match="there is no store at"):
+        check_run("0123abcd", tracking_uri=f"sqlite:///{missing}")
+    assert not missing.exists()
+
+
+# ---------------------------------------------------------------------------- spool fallback
+def test_run_goes_to_the_spool_when_creating_it_on_the_server_fails(
+    uri, tmp_path, monkeypatch, caplog
+):
+    """The server answered /health, then refused the connection: the run is spooled."""
+    with socket_closed_port() as port:
+        target = f"http://127.0.0.1:{port}"
+        monkeypatch.setattr(spool, "server_reachable", lambda uri, timeout=3.0: True)
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        caplog.set_level(logging.WARNING, logger="toolkit.tracking")
+        with track("flaky", params={"a": 1}, tracking_uri=target) as run:
+            run.log_metric("m", 1.0)
+    assert run.spooled and run.tracking_uri == spool.spool_uri()
+    assert "unreachable" in caplog.text and "toolkit sync" in caplog.text
+    data = client_for(run.tracking_uri).get_run(run.run_id)
+    assert data.info.status == "FINISHED"
+    assert data.data.tags[spool.TARGET_TAG] == target
+    assert data.data.params == {"a": "1"} and data.data.metrics["m"] == 1.0
+
+
+@contextlib.contextmanager
+def socket_closed_port():
+    """A local port nobody listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield port
+
+
+# ---------------------------------------------------------------------------- checked parameters
+def test_track_and_tracked_check_their_parameters(uri):
+    with pytest.raises(InvalidValueError, match=r"track\S*: seed must be an int in \[0, "):
+        track("checks", seed=-1)
+    with pytest.raises(ToolkitTypeError, match="seed must be"):
+        track("checks", seed="7")
+    with pytest.raises(ToolkitTypeError, match="nested must be a bool"):
+        track("checks", nested=1)
+    with pytest.raises(ToolkitTypeError, match="experiment must be a str"):
+        track(None)
+    with pytest.raises(ValidationError, match="non-empty"):
+        track("  ")
+    with pytest.raises(ToolkitTypeError, match="tracked: seed must be"):
+        tracked("checks", seed=True)  # refused when decorating, not at the first call
+    with pytest.raises(ToolkitTypeError, match=r"unknown options \['sead'\]"):
+        tracked("checks", sead=1)
+
+
+def test_reading_functions_check_their_parameters(uri):
+    with pytest.raises(InvalidValueError, match="list_runs: max_results must be an int in"):
+        list_runs(max_results=0)
+    with pytest.raises(ToolkitTypeError, match="compare_runs: slices must be"):
+        compare_runs("a", "b", slices="sex")
+    with pytest.raises(ToolkitTypeError, match="log_to_run: predictions must be"):
+        log_to_run("a", predictions=[0, 1])
+    with track("checks") as run:
+        with pytest.raises(ToolkitTypeError, match="log_model: model must be"):
+            run.log_model(object())
+        with pytest.raises(ToolkitTypeError, match="log_predictions: p must be"):
+            run.log_predictions([0, 1])
+
+
+def test_tracking_imports_without_fcntl():
+    """fcntl exists only on POSIX: importing the tracking layer must not need it."""
+    code = (
+        "import sys\n"
+        "sys.modules['fcntl'] = None  # import fcntl now raises ImportError\n"
+        "import toolkit.tracking\n"
+        "from toolkit.tracking import _store, attach, commands, compare, run, spool\n"
+        "from toolkit.tracking import track, compare_runs\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"

@@ -27,9 +27,10 @@ class Result:
 
     Subclasses add metadata as dataclass fields, declared with
     ``@dataclass(frozen=True, repr=False, eq=False)`` so they keep this class's short
-    ``repr`` and identity equality (comparing DataFrames has no single truth value). ``len(result)`` is the number of rows,
-    ``to_frame()`` a copy of the table, ``to_dict()`` a JSON-safe dict with the fields
-    and the table as a list of row objects.
+    ``repr`` and identity equality (comparing DataFrames has no single truth value).
+    ``len(result)`` is the number of rows, ``to_frame()`` a copy of the table,
+    ``to_dict()`` a JSON-safe dict with the fields and the table as a list of row
+    objects.
 
     >>> import pandas as pd
     >>> r = Result(pd.DataFrame({"n": [3, 1]}))

@@ -12,6 +12,8 @@ from toolkit._lazy import attach
 
 _LAZY = {
     "Run": "toolkit.tracking.run",
+    "RunComparison": "toolkit.tracking.compare",
+    "RunTerminated": "toolkit.tracking.run",
     "track": "toolkit.tracking.run",
     "tracked": "toolkit.tracking.run",
     "current_run": "toolkit.tracking.run",
@@ -25,6 +27,8 @@ _LAZY = {
 
 __all__ = [
     "Run",
+    "RunComparison",
+    "RunTerminated",
     "compare_runs",
     "current_run",
     "list_runs",
@@ -39,8 +43,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking._store import resolve_tracking_uri
     from toolkit.tracking.attach import log_to_run
-    from toolkit.tracking.compare import compare_runs, list_runs, mark_stale_runs
-    from toolkit.tracking.run import Run, current_run, track, tracked
+    from toolkit.tracking.compare import RunComparison, compare_runs, list_runs, mark_stale_runs
+    from toolkit.tracking.run import Run, RunTerminated, current_run, track, tracked
     from toolkit.tracking.spool import sync
 
 

@@ -1,8 +1,8 @@
 """What a run records without being asked: code version, environment, console output.
 
-Git state and the package list are read once per process and working directory: a
-script's code and environment do not change while it runs, and reading them costs tens
-of milliseconds that would otherwise be paid by every small run.
+Git state, the package list and MLflow's run-context tags are read once per process and
+working directory: a script's code and environment do not change while it runs, and
+reading them costs tens of milliseconds that would otherwise be paid by every small run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["GitState", "Tee", "environment", "git_state", "package_versions"]
+__all__ = [
+    "GitState",
+    "Tee",
+    "environment",
+    "git_state",
+    "package_versions",
+    "run_context_tags",
+]
 
 #: Longest diff stored as an artifact (bigger diffs are cut, and the cut is said).
 MAX_DIFF_BYTES = 20_000_000
@@ -154,6 +161,32 @@ def environment() -> dict[str, Any]:
         "cwd": os.getcwd(),
         "pid": os.getpid(),
     }
+
+
+def run_context_tags() -> dict[str, str]:
+    """MLflow's own run-context tags: ``mlflow.user``, ``mlflow.source.name`` and
+    ``mlflow.source.type``, and in a notebook or on Databricks the tags of that context.
+
+    MLflow's git context is left out: it reads the repository of the main file with
+    GitPython, while the run records the working directory's state (:func:`git_state`),
+    whose dirty flag and diff the git tags must agree with.
+    """
+    main = sys.argv[0] if sys.argv else ""
+    return dict(_context_tags(main, os.environ.get("MLFLOW_RUN_CONTEXT")))
+
+
+@functools.lru_cache(maxsize=8)
+def _context_tags(main: str, run_context: str | None) -> tuple[tuple[str, str], ...]:
+    from mlflow.tracking.context.git_context import GitRunContext
+    from mlflow.tracking.context.registry import resolve_tags
+
+    del run_context  # part of the cache key: MLflow reads MLFLOW_RUN_CONTEXT itself
+    tags = resolve_tags(ignore=[GitRunContext])
+    # MLflow drops all three when the user name cannot be read (some containers).
+    tags.setdefault("mlflow.user", str(os.getuid()) if hasattr(os, "getuid") else "unknown")
+    tags.setdefault("mlflow.source.name", main or "<console>")
+    tags.setdefault("mlflow.source.type", "LOCAL")
+    return tuple((str(k), str(v)) for k, v in tags.items())
 
 
 class Tee(io.TextIOBase):

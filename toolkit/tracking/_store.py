@@ -4,13 +4,13 @@ Plain MLflow resolves a relative ``sqlite:///mlflow.db`` against whatever the wo
 directory is at each call, and lets every process that finds an empty database run the
 schema migrations at the same time: 8 processes starting together on a fresh store leave
 a half-migrated file. Here the URI is made absolute once, and the first open of a SQLite
-store happens under an exclusive ``fcntl`` lock on a sibling ``.lock`` file, so exactly one
-process creates and migrates it while the others wait and then find it ready.
+store happens under an exclusive lock on a sibling ``.lock`` file (``filelock``, which works
+on every platform), so exactly one process creates and migrates it while the others wait
+and then find it ready.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -22,17 +22,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from toolkit._validation import validate_params
 from toolkit.exceptions import ValidationError
-from toolkit.tracking.errors import StoreError
+from toolkit.tracking.errors import RunNotFoundError, StoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
+    from mlflow.entities import Run as MlflowRun
+    from mlflow.entities import RunInfo
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "call_with_retry",
+    "create_run",
+    "find_run",
     "get_client",
     "get_or_create_experiment",
+    "get_run",
     "is_remote",
     "resolve_tracking_uri",
     "sqlite_path",
@@ -53,6 +59,7 @@ _lock = threading.Lock()
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+@validate_params({"tracking_uri": [str, None]})
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """The absolute tracking URI: the argument, else ``MLFLOW_TRACKING_URI``, else the default.
 
@@ -148,15 +155,14 @@ def _open_sqlite(uri: str) -> MlflowClient:
     ``MlflowClient(uri)`` itself opens the store and runs the migrations when the tables
     are missing, so the client is made while the lock is held.
     """
+    from filelock import FileLock  # imported here: only a SQLite store's first open needs it
     from mlflow import MlflowClient
 
     path = sqlite_path(uri)
     if path is None:
         raise StoreError(f"{uri} is not a SQLite URI")
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with FileLock(path.with_name(path.name + ".lock")):
         try:
             if not path.exists() or path.stat().st_size == 0:
                 # WAL lets readers run beside the one writer; the mode is stored in the file.
@@ -167,8 +173,6 @@ def _open_sqlite(uri: str) -> MlflowClient:
             call_with_retry(client.search_experiments, max_results=1)
         except Exception as exc:
             raise StoreError(f"could not open the MLflow store {uri}: {exc}") from exc
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
     return client
 
 
@@ -253,3 +257,55 @@ def get_or_create_experiment(client: MlflowClient, uri: str, name: str) -> str:
         _experiments[key] = experiment_id
         return experiment_id
     raise StoreError(f"could not create or find experiment {name!r} in {uri}")
+
+
+def create_run(
+    client: MlflowClient,
+    uri: str,
+    experiment: str,
+    *,
+    start_ms: int,
+    tags: dict[str, str],
+    run_name: str | None,
+) -> RunInfo:
+    """Create a RUNNING run in experiment ``experiment`` (created when missing)."""
+    experiment_id = get_or_create_experiment(client, uri, experiment)
+    created = call_with_retry(
+        client.create_run, experiment_id, start_time=start_ms, tags=tags, run_name=run_name
+    )
+    return created.info
+
+
+def get_run(client: MlflowClient, run_id: str) -> MlflowRun:
+    """The run ``run_id`` of the client's store.
+
+    Raises
+    ------
+    RunNotFoundError
+        When the store has no such run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call_with_retry(client.get_run, run_id)
+    except MlflowException as exc:
+        raise RunNotFoundError(f"run {run_id!r} not found: {exc.message}") from exc
+
+
+def find_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, MlflowClient, MlflowRun]:
+    """The store's absolute URI, its client and the run, once ``run_id`` is found.
+
+    Unlike :func:`get_client`, a SQLite path with no database is not created: there can
+    be no run in it.
+
+    Raises
+    ------
+    RunNotFoundError
+        When there is no store at a SQLite path, or no such run in the store.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
+    client = get_client(uri)
+    return uri, client, get_run(client, run_id)

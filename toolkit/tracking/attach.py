@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from toolkit._validation import HasMethods, validate_params
+from toolkit.data import Predictions
 from toolkit.tracking import _store
-from toolkit.tracking.compare import _get_run
-from toolkit.tracking.errors import RunNotFoundError
+from toolkit.tracking._run import Run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlflow import MlflowClient
+    from mlflow.entities import Run as MlflowRun
 
 __all__ = ["check_run", "log_to_run"]
 
 
-def check_run(run_id: str, *, tracking_uri: str | None = None) -> tuple[str, Any, Any]:
+@validate_params({"run_id": [str], "tracking_uri": [str, None]})
+def check_run(
+    run_id: str, *, tracking_uri: str | None = None
+) -> tuple[str, MlflowClient, MlflowRun]:
     """The store's absolute URI, its client and the run, once ``run_id`` is found.
 
     Raises
@@ -21,24 +27,28 @@ def check_run(run_id: str, *, tracking_uri: str | None = None) -> tuple[str, Any
     RunNotFoundError
         When there is no store at a SQLite path, or no such run in the store.
     """
-    uri = _store.resolve_tracking_uri(tracking_uri)
-    path = _store.sqlite_path(uri)
-    if path is not None and not path.exists():  # do not create a store to find no run
-        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
-    client = _store.get_client(uri)
-    return uri, client, _get_run(client, run_id)
+    return _store.find_run(run_id, tracking_uri)
 
 
+@validate_params(
+    {
+        "run_id": [str],
+        "diagnosis": [HasMethods("to_dict"), None],
+        "predictions": [Predictions, None],
+        "tracking_uri": [str, None],
+    }
+)
 def log_to_run(
     run_id: str,
     *,
     diagnosis: Any = None,
-    predictions: Any = None,
+    predictions: Predictions | None = None,
     tracking_uri: str | None = None,
 ) -> list[str]:
     """Log a diagnosis (JSON, HTML, overall metrics) and predictions to an existing run.
 
     The run keeps its status: a finished training run gets its evaluation added to it.
+    When logging fails half-way, nothing is added.
 
     Parameters
     ----------
@@ -62,21 +72,13 @@ def log_to_run(
     RunNotFoundError
         When ``run_id`` names no run in the store.
     """
-    from toolkit.tracking.run import Run
-
-    uri, client, found = check_run(run_id, tracking_uri=tracking_uri)
-    info = found.info
-    experiment = _store.call_with_retry(client.get_experiment, info.experiment_id).name
-    with tempfile.TemporaryDirectory(prefix="toolkit-attach-") as tmp:
-        staging = Path(tmp)
-        run = Run(client, uri, run_id, info.experiment_id, experiment, artifact_dir=staging)
+    run = Run.attach(run_id, tracking_uri=tracking_uri)
+    try:
         if predictions is not None:
             run.log_predictions(predictions)
         if diagnosis is not None:
             run.log_diagnosis(diagnosis)
-        written = sorted(
-            path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file()
-        )
-        run._upload(lambda c, rid: c.log_artifacts(rid, str(staging)))
-        run._closed = True
-    return written
+    except BaseException:
+        run.close(send=False)
+        raise
+    return run.close()

@@ -116,7 +116,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.min_slice_rows < 1:
         raise ValidationError(f"--min-slice-rows must be >= 1, got {args.min_slice_rows}")
     slices = None if args.slices is None else [s.strip() for s in args.slices.split(",") if s]
-    table = compare_runs(args.run_a, args.run_b, tracking_uri=args.tracking_uri, slices=slices)
+    comparison = compare_runs(args.run_a, args.run_b, tracking_uri=args.tracking_uri, slices=slices)
+    table = comparison.table
     for kind, title in (("param", "Params changed"), ("metric", "Metrics"), ("slice", "Slices")):
         part = table[table["kind"] == kind].drop(columns="kind")
         if part.empty:

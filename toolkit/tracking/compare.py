@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import tempfile
 import time
+from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from toolkit._json import to_python
+from toolkit._result import Result
+from toolkit._validation import STR_LIST, Interval, validate_params
+from toolkit.data import Predictions
 from toolkit.exceptions import ValidationError
 from toolkit.tracking import _store
-from toolkit.tracking.errors import RunNotFoundError
 
-__all__ = ["compare_runs", "list_runs", "mark_stale_runs"]
+__all__ = ["RunComparison", "compare_runs", "list_runs", "load_predictions", "mark_stale_runs"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,14 @@ def _search(client: Any, experiments: dict[str, str], filter_string: str, limit:
     )
 
 
+@validate_params(
+    {
+        "experiment": [str, None],
+        "tracking_uri": [str, None],
+        "max_results": [Interval(Integral, 1, None)],
+        "n_metrics": [Interval(Integral, 0, None)],
+    }
+)
 def list_runs(
     experiment: str | None = None,
     *,
@@ -111,6 +125,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@validate_params(
+    {
+        "experiment": [str, None],
+        "tracking_uri": [str, None],
+        "now_ms": [Interval(Integral, 0, None), None],
+    }
+)
 def mark_stale_runs(
     experiment: str | None = None, *, tracking_uri: str | None = None, now_ms: int | None = None
 ) -> list[str]:
@@ -159,29 +180,19 @@ def mark_stale_runs(
     return marked
 
 
-def _get_run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return _store.call_with_retry(client.get_run, run_id)
-    except MlflowException as exc:
-        raise RunNotFoundError(f"run {run_id!r} not found: {exc.message}") from exc
-
-
-def load_predictions(run_id: str, name: str = "predictions", *, tracking_uri: str | None = None):
+@validate_params({"run_id": [str], "name": [str], "tracking_uri": [str, None]})
+def load_predictions(
+    run_id: str, name: str = "predictions", *, tracking_uri: str | None = None
+) -> Predictions | None:
     """Rebuild the :class:`toolkit.Predictions` a run stored with ``run.log_predictions``.
 
     Returns None when the run has no such predictions.
     """
-    from toolkit.data import Predictions
-
     uri = _store.resolve_tracking_uri(tracking_uri)
     client = _store.get_client(uri)
-    run = _get_run(client, run_id)
+    run = _store.get_run(client, run_id)
     if f"toolkit.predictions.{name}" not in run.data.tags:
         return None
-    import json
-
     with tempfile.TemporaryDirectory(prefix="toolkit-compare-") as tmp:
         folder = Path(client.download_artifacts(run_id, "predictions", tmp))
         frame = pd.read_parquet(folder / f"{name}.parquet")
@@ -204,13 +215,46 @@ def load_predictions(run_id: str, name: str = "predictions", *, tracking_uri: st
     )
 
 
+@dataclass(frozen=True, repr=False)
+class RunComparison(Result):
+    """What changed from run A to run B (:func:`compare_runs`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Columns ``kind`` ("param", "metric" or "slice"), ``name``, ``a``, ``b``,
+        ``delta``, ``n_a``, ``n_b``; see :func:`compare_runs`.
+    run_a, run_b : str
+        The two run ids.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame([["metric", "accuracy", 0.8, 0.85, 0.05, None, None]],
+    ...                      columns=COMPARE_COLUMNS)
+    >>> RunComparison(table, run_a="a1", run_b="b2")
+    RunComparison(1 rows, run_a='a1', run_b='b2')
+    """
+
+    run_a: str
+    run_b: str
+
+
+@validate_params(
+    {
+        "run_a": [str],
+        "run_b": [str],
+        "tracking_uri": [str, None],
+        "slices": [STR_LIST, None],
+    }
+)
 def compare_runs(
     run_a: str,
     run_b: str,
     *,
     tracking_uri: str | None = None,
     slices: list[str] | None = None,
-) -> pd.DataFrame:
+) -> RunComparison:
     """What changed from run A to run B: params, metrics and slice error rates.
 
     Parameters
@@ -224,18 +268,18 @@ def compare_runs(
 
     Returns
     -------
-    DataFrame
-        Columns ``kind`` ("param", "metric" or "slice"), ``name``, ``a``, ``b``,
-        ``delta``, ``n_a``, ``n_b`` (rows of a slice in each run; None for params and
-        metrics). Params: only those that differ (missing is None), ``delta`` None.
+    RunComparison
+        ``table`` has columns ``kind`` ("param", "metric" or "slice"), ``name``, ``a``,
+        ``b``, ``delta``, ``n_a``, ``n_b`` (rows of a slice in each run; None for params
+        and metrics). Params: only those that differ (missing is None), ``delta`` None.
         Metrics: every metric of either run (last value), ``delta = b - a``. Slices
         (when both runs logged predictions): the error rate of each slice of
         :func:`toolkit.slice_metrics` in both runs, ``delta`` = (b - a) in percentage
-        points (positive: B is worse). ``attrs`` holds the two run ids.
+        points (positive: B is worse). The fields ``run_a`` and ``run_b`` are the ids.
     """
     uri = _store.resolve_tracking_uri(tracking_uri)
     client = _store.get_client(uri)
-    a, b = _get_run(client, run_a), _get_run(client, run_b)
+    a, b = _store.get_run(client, run_a), _store.get_run(client, run_b)
     rows: list[dict[str, Any]] = []
     for key in sorted(set(a.data.params) | set(b.data.params)):
         va, vb = a.data.params.get(key), b.data.params.get(key)
@@ -266,9 +310,7 @@ def compare_runs(
             }
         )
     rows.extend(_slice_rows(run_a, run_b, uri, slices))
-    table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
-    table.attrs.update({"run_a": run_a, "run_b": run_b})
-    return table
+    return RunComparison(pd.DataFrame(rows, columns=COMPARE_COLUMNS), run_a=run_a, run_b=run_b)
 
 
 def _slice_rows(run_a: str, run_b: str, uri: str, slices: list[str] | None) -> list[dict]:
@@ -287,15 +329,15 @@ def _slice_rows(run_a: str, run_b: str, uri: str, slices: list[str] | None) -> l
         )
     if not columns:
         return []
-    ta = slice_metrics(pa, by=columns).set_index("slice")
-    tb = slice_metrics(pb, by=columns).set_index("slice")
+    ta = slice_metrics(pa, by=columns).table.set_index("slice")
+    tb = slice_metrics(pb, by=columns).table.set_index("slice")
     rows = []
     for label in ta.index.union(tb.index, sort=False):
-        va = float(ta.at[label, "error_rate"]) if label in ta.index else None
-        vb = float(tb.at[label, "error_rate"]) if label in tb.index else None
+        va = to_python(ta.at[label, "error_rate"]) if label in ta.index else None
+        vb = to_python(tb.at[label, "error_rate"]) if label in tb.index else None
         delta = None if va is None or vb is None else (vb - va) * 100.0
-        na = int(ta.at[label, "n"]) if label in ta.index else None
-        nb = int(tb.at[label, "n"]) if label in tb.index else None
+        na = to_python(ta.at[label, "n"]) if label in ta.index else None
+        nb = to_python(tb.at[label, "n"]) if label in tb.index else None
         rows.append(
             {"kind": "slice", "name": label, "a": va, "b": vb, "delta": delta, "n_a": na, "n_b": nb}
         )

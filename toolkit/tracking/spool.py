@@ -17,13 +17,17 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit._validation import Interval, validate_params
 from toolkit.tracking import _store
+from toolkit.tracking._values import batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
+    from mlflow.entities import RunInfo
 
 __all__ = [
     "SyncResult",
@@ -32,6 +36,7 @@ __all__ = [
     "spool_client",
     "spool_dir",
     "spool_uri",
+    "start_spooled_run",
     "sync",
 ]
 
@@ -72,6 +77,48 @@ def spool_tags(target_uri: str, *, remote_run_id: str | None = None) -> dict[str
     return tags
 
 
+def start_spooled_run(
+    target_uri: str,
+    experiment: str,
+    reason: BaseException | str,
+    *,
+    start_ms: int,
+    tags: dict[str, str],
+    run_name: str | None,
+    remote_run_id: str | None = None,
+) -> tuple[MlflowClient, str, RunInfo]:
+    """Create a run in the spool because the server ``target_uri`` cannot be reached.
+
+    Every fallback to the spool goes through here: when the server does not answer as a
+    run starts, when creating the run fails, and when the server goes away mid-run (then
+    ``remote_run_id`` is the run already on the server, which ``sync`` completes).
+
+    Returns
+    -------
+    tuple
+        The spool's client, its URI and the new run's ``RunInfo``.
+    """
+    client, uri = spool_client()
+    logger.warning(
+        "tracking server %s unreachable (%s); %s is written to the local spool %s. "
+        "Run 'toolkit sync' when the server is back.",
+        target_uri,
+        reason,
+        f"run {remote_run_id}" if remote_run_id else "the run",
+        uri,
+    )
+    info = _store.create_run(
+        client,
+        uri,
+        experiment,
+        start_ms=start_ms,
+        tags={**tags, **spool_tags(target_uri, remote_run_id=remote_run_id)},
+        run_name=run_name,
+    )
+    return client, uri, info
+
+
+@validate_params({"uri": [str], "timeout": [Interval(Real, 0, None, closed="neither")]})
 def server_reachable(uri: str, timeout: float = 3.0) -> bool:
     """True when the tracking server at ``uri`` answers its ``/health`` endpoint."""
     try:
@@ -96,6 +143,7 @@ _UNREACHABLE_TEXT = (
 )
 
 
+@validate_params({"exc": [BaseException]})
 def is_unreachable(exc: BaseException) -> bool:
     """True when ``exc`` (or its cause) says the server could not be reached."""
     seen = 0
@@ -152,6 +200,7 @@ def _search_all(client: MlflowClient, filter_string: str = "") -> list[Any]:
             return runs
 
 
+@validate_params({"target_uri": [str, None]})
 def sync(*, target_uri: str | None = None) -> list[SyncResult]:
     """Replay finished spooled runs to their tracking server.
 
@@ -167,7 +216,7 @@ def sync(*, target_uri: str | None = None) -> list[SyncResult]:
         One per spooled run that was not synced before. Runs still RUNNING are skipped
         (their process may still be writing); runs whose server is unreachable too.
     """
-    client, uri = spool_client()
+    client, _ = spool_client()
     pending = [
         r
         for r in _search_all(client)
@@ -204,14 +253,11 @@ def sync(*, target_uri: str | None = None) -> list[SyncResult]:
         mapping[run.info.run_id] = remote_id
         _store.call_with_retry(client.set_tag, run.info.run_id, SYNCED_TAG, f"{target}#{remote_id}")
         results.append(SyncResult(run.info.run_id, target, remote_id, "synced"))
-    del uri
     return results
 
 
 def _replay(client: MlflowClient, run: Any, target: str, mapping: dict[str, str]) -> str:
     from mlflow.entities import Metric, Param, RunTag
-
-    from toolkit.tracking.run import _batches
 
     remote = _store.get_client(target)
     spool_id = run.info.run_id
@@ -265,7 +311,7 @@ def _replay(client: MlflowClient, run: Any, target: str, mapping: dict[str, str]
             if (m.key, m.value, m.timestamp, m.step) not in have_metrics:
                 metrics.append(Metric(m.key, m.value, m.timestamp, m.step))
     run_tags = [RunTag(k, v) for k, v in tags.items() if k != "mlflow.runName"]
-    for p, m, t in _batches(params, metrics, run_tags):
+    for p, m, t in batches(params, metrics, run_tags):
         remote.log_batch(remote_id, metrics=m, params=p, tags=t)
 
     with tempfile.TemporaryDirectory(prefix="toolkit-sync-") as tmp:

@@ -1,0 +1,170 @@
+"""What MLflow accepts: names, param/metric/tag values, and ``log_batch`` sizes.
+
+MLflow truncates long params, stores NaN metrics with only a warning and rejects some
+names late, on the server. Here each value is checked when it is logged, so the error
+names the value and the line that logged it.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolkit.exceptions import InvalidValueError, ToolkitTypeError, ValidationError
+
+__all__ = [
+    "Pending",
+    "batches",
+    "check_key",
+    "clip",
+    "flatten",
+    "metric_value",
+    "now_ms",
+    "param_text",
+    "tag_text",
+]
+
+#: MLflow keeps this many characters of a param value and silently drops the rest.
+MAX_PARAM_LENGTH = 6000
+#: MLflow's limit on a tag value.
+MAX_TAG_LENGTH = 8000
+MAX_KEY_LENGTH = 250
+#: MLflow's ``log_batch`` limits.
+MAX_BATCH_PARAMS_TAGS = 100
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_ENTITIES = 1000
+_NAME_RE = re.compile(r"^[/\w.\- :]*$")
+
+
+def check_key(key: Any, what: str) -> str:
+    """``key`` when MLflow accepts it as the name of a ``what``; else an error that says why."""
+    if not isinstance(key, str):
+        raise ToolkitTypeError(f"{what} name must be a string, got {type(key).__name__}: {key!r}")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"{what} name must have 1 to {MAX_KEY_LENGTH} characters, got {len(key)}: {key[:60]!r}"
+        )
+    if not _NAME_RE.match(key) or posixpath.normpath(key) != key or key.startswith("/"):
+        raise ValidationError(
+            f"{what} name {key!r} is not allowed by MLflow: use letters, digits, '_', '-', "
+            "'.', ' ', ':' and '/' (no leading '/', no '..' or '//')"
+        )
+    return key
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: ``{"a": {"b": 1}} -> {"a.b": 1}``.
+
+    Examples
+    --------
+    >>> flatten({"model": {"depth": 3, "lr": 0.1}, "seed": 0})
+    {'model.depth': 3, 'model.lr': 0.1, 'seed': 0}
+    """
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, prefix=f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def param_text(key: str, value: Any) -> str:
+    """A param value as the text MLflow stores, refused when MLflow would cut it."""
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return str(float(value))  # a param is text: "nan" and "inf" are kept as written
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_LENGTH:
+        raise InvalidValueError(
+            f"param {key!r} is {len(text):,} characters long; MLflow keeps {MAX_PARAM_LENGTH:,} "
+            "and silently drops the rest. Log long values as a file with run.log_text(...) or "
+            "run.log_dict(...)"
+        )
+    return text
+
+
+def metric_value(key: str, value: Any) -> float:
+    """A metric value as a float, refused when it is not a finite number."""
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if not isinstance(value, int | float | np.integer | np.floating):
+        raise ToolkitTypeError(
+            f"metric {key!r} must be a number, got {type(value).__name__}: {value!r}"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidValueError(
+            f"metric {key!r} is {number}; MLflow would store it as "
+            f"{'NaN' if math.isnan(number) else '±1.8e308'} with only a warning. "
+            "Log finite values (skip undefined metrics, or log them as a tag)"
+        )
+    return number
+
+
+def tag_text(key: str, value: Any) -> str:
+    """A tag value as text, refused when it is longer than MLflow allows."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_LENGTH:
+        raise InvalidValueError(
+            f"tag {key!r} is {len(text):,} characters long; MLflow allows {MAX_TAG_LENGTH:,}. "
+            "Log long values as a file with run.log_text(...)"
+        )
+    return text
+
+
+def clip(text: str, limit: int = MAX_TAG_LENGTH) -> str:
+    """``text`` cut to ``limit`` characters, saying so (for tags made from free text).
+
+    >>> clip("abcdefghijklmnopqrstuvwxyz", 25)
+    'abcde ...[cut, see artifact]'
+    """
+    return text if len(text) <= limit else text[: limit - 20] + " ...[cut, see artifact]"
+
+
+def now_ms() -> int:
+    """The time now, in milliseconds since the epoch (MLflow's timestamps)."""
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Pending:
+    """Params, metrics and tags logged to a run and not sent yet (or kept for the spool)."""
+
+    params: list[tuple[str, str]] = field(default_factory=list)
+    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.params or self.metrics or self.tags)
+
+    def entities(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """MLflow's ``Param``, ``Metric`` and ``RunTag`` objects of what is pending."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        return (
+            [Param(k, v) for k, v in self.params],
+            [Metric(k, v, ts, step) for k, v, ts, step in self.metrics],
+            [RunTag(k, v) for k, v in self.tags],
+        )
+
+
+def batches(params: list, metrics: list, tags: list) -> Iterator[tuple[list, list, list]]:
+    """Split into ``log_batch`` calls within MLflow's limits (100 params/tags, 1000 in all).
+
+    >>> [tuple(map(len, b)) for b in batches(list(range(150)), list(range(1900)), [])]
+    [(100, 900, 0), (50, 950, 0), (0, 50, 0)]
+    """
+    while params or metrics or tags:
+        p, params = params[:MAX_BATCH_PARAMS_TAGS], params[MAX_BATCH_PARAMS_TAGS:]
+        t, tags = tags[:MAX_BATCH_PARAMS_TAGS], tags[MAX_BATCH_PARAMS_TAGS:]
+        room = min(MAX_BATCH_METRICS, MAX_BATCH_ENTITIES - len(p) - len(t))
+        m, metrics = metrics[:room], metrics[room:]
+        yield p, m, t
