@@ -12,6 +12,7 @@ REPORT_SECTIONS = [
     "metrics",
     "classes",
     "calibration",
+    "leakage",
     "slices",
     "patterns",
     "clusters",

@@ -501,7 +501,7 @@ def test_y_true_as_a_pandas_extension_array_or_series_gives_the_same_table(hand_
 def test_stage_and_duplicate_names_are_checked():
     with pytest.raises(InvalidValueError, match="Stage: name must be a non-empty str"):
         Stage("", lambda v, up: v)
-    with pytest.raises(ToolkitTypeError, match="Stage: name must be a str, got 3"):
+    with pytest.raises(ToolkitTypeError, match="Stage: name must be a non-empty str, got 3"):
         Stage(3, lambda v, up: v)
     with pytest.raises(ToolkitTypeError, match="Stage: fn must be a callable"):
         Stage("a", "not a function")

@@ -31,6 +31,7 @@ NOT_CALLED_WITH_OPTIONS = {
     "SliceMetrics",
     "TagRanking",
     "LabelIssues",
+    "LeakageCheck",
     "LabelingQueue",
     "ChainAnalysis",
     "Run",

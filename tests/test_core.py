@@ -223,3 +223,53 @@ def test_every_analysis_result_is_a_frozen_result_with_a_table():
     html = Counted(pd.DataFrame({"<b>": ["<i>x</i>"] * 25}), n_rows=25)._repr_html_()
     assert "<i>x</i>" not in html and "&lt;i&gt;x&lt;/i&gt;" in html
     assert "20 of 25 rows shown" in html
+
+
+def test_condition_values_must_fit_their_operator():
+    with pytest.raises(ToolkitTypeError, match=r"'age' '<' compares with numbers, got '25'"):
+        tk.Condition("age", "<", "25")
+    with pytest.raises(ToolkitTypeError, match="compares with numbers, got None"):
+        tk.Condition("age", "in [)", (None, 25))
+    with pytest.raises(ValidationError, match=r"low > high: \(5, 1\)"):
+        tk.Condition("age", "in [)", (5, 1))
+    with pytest.raises(ToolkitTypeError, match=r"needs single values, got \['a'\]"):
+        tk.Condition("s", "==", ["a"])
+    with pytest.raises(ToolkitTypeError, match=r"needs single values, got \['a'\]"):
+        tk.Condition("s", "not in", [["a"]])
+    assert tk.Condition("age", "is missing", 3).value is None
+    # the shown text is not part of what a condition is
+    shown = tk.Condition("s", "not in", ["a"], text="s = (other)")
+    assert shown == tk.Condition.from_dict(shown.to_dict()) and hash(shown)
+
+
+def test_pandas_extension_arrays_and_series_pass_the_checks():
+    check_param("y", pd.array([1, None], dtype="Int64"), [ARRAY_LIKE])
+    check_param("y", pd.Categorical(["a", "b"]), [ARRAY_LIKE])
+    check_param("by", pd.Series(["a", "b"]), [STR_LIST])
+    with pytest.raises(InvalidValueError, match="got 1000000000000"):
+        check_param("x", 10**400, [Interval(Real, 0, 1)])
+
+
+def test_no_result_compares_by_its_tables():
+    # every result type: identity equality and a hash, never "the truth value of a
+    # DataFrame is ambiguous"
+    import toolkit.analysis.chain
+    import toolkit.analysis.clusters
+    import toolkit.analysis.labeling
+    import toolkit.analysis.labels
+    import toolkit.analysis.leakage
+    import toolkit.analysis.patterns
+    import toolkit.analysis.slices
+    import toolkit.analysis.tags
+    import toolkit.tracking.compare  # noqa: F401
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    kinds = list(subclasses(Result)) + [tk.Metrics, tk.Diagnosis]
+    assert len(kinds) >= 12
+    for kind in kinds:
+        assert kind.__eq__ is object.__eq__, f"{kind.__name__} compares by value"
+        assert kind.__hash__ is object.__hash__, f"{kind.__name__} is not hashable"

@@ -340,3 +340,31 @@ def test_a_new_section_is_one_definition_and_one_registration():
     finally:
         SECTIONS.unregister("top_x")
     assert "top_x" not in tk.diagnose(tk.Predictions(y, pred), sections=["metrics"]).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("section", "match"),
+    [
+        (Section("meta", "x", run=lambda ctx: None), r"may not use the name 'meta'"),
+        (Section("skipped", "x", run=lambda ctx: None), r"may not use the name 'skipped'"),
+        (Section("slices", "x", run=lambda ctx: None), r"'slices', which section 'slices'"),
+        (
+            Section("mine", "x", run=lambda ctx: None, json_keys=("baselines",)),
+            r"uses the name 'baselines', which section 'metrics' already uses",
+        ),
+        (
+            Section("mine", "x", run=lambda ctx: None, provides=("overlap",)),
+            r"'overlap', which section 'clusters' already uses",
+        ),
+    ],
+)
+def test_a_section_cannot_take_a_name_the_diagnosis_already_uses(section, match):
+    before = SECTIONS.names
+    with pytest.raises(ValidationError, match=match):
+        register_section(section)
+    assert SECTIONS.names == before
+
+
+def test_unregistering_an_unknown_section_is_named():
+    with pytest.raises(ValidationError, match=r"no section 'nope'; sections are \['metrics'"):
+        SECTIONS.unregister("nope")

@@ -589,7 +589,7 @@ def test_label_issue_share_validation():
     with pytest.raises(ColumnNotFoundError, match="needs a 'conditions' column"):
         label_issue_share(is_issue, p, pd.DataFrame({"pattern": ["g = x"]}))
     bad_column = pd.DataFrame({"conditions": [[{"column": "zz", "op": "==", "value": 1}]]})
-    with pytest.raises(ColumnNotFoundError, match="condition on 'zz'"):
+    with pytest.raises(ColumnNotFoundError, match=r"uses column\(s\) \['zz'\]"):
         label_issue_share(is_issue, p, bad_column)
     bare = tk.Predictions(p.y_true, p.y_pred)
     with pytest.raises(ValidationError, match="p has no features"):

@@ -19,6 +19,8 @@ _LAZY = {
     "Metrics": "toolkit.analysis.metrics",
     "compute_metrics": "toolkit.analysis.metrics",
     "slice_metrics": "toolkit.analysis.slices",
+    "find_leaky_features": "toolkit.analysis.leakage",
+    "LeakageCheck": "toolkit.analysis.leakage",
     "find_error_patterns": "toolkit.analysis.patterns",
     "error_sample": "toolkit.analysis.tags",
     "rank_error_tags": "toolkit.analysis.tags",
@@ -55,6 +57,7 @@ __all__ = [
     "ErrorPatterns",
     "ErrorSample",
     "LabelIssues",
+    "LeakageCheck",
     "LabelingQueue",
     "Metrics",
     "Pattern",
@@ -74,6 +77,7 @@ __all__ = [
     "error_sample",
     "find_error_patterns",
     "find_label_issues",
+    "find_leaky_features",
     "labeling_queue",
     "out_of_sample_proba",
     "rank_error_tags",
@@ -88,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.analysis.conditions import Condition, Pattern
     from toolkit.analysis.labeling import LabelingQueue, labeling_queue
     from toolkit.analysis.labels import LabelIssues, find_label_issues, out_of_sample_proba
+    from toolkit.analysis.leakage import LeakageCheck, find_leaky_features
     from toolkit.analysis.metrics import Metrics, compute_metrics
     from toolkit.analysis.patterns import ErrorPatterns, find_error_patterns
     from toolkit.analysis.slices import SliceMetrics, slice_metrics

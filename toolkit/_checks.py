@@ -34,6 +34,7 @@ __all__ = [
     "check_ids",
     "check_labels_present",
     "check_probabilities",
+    "glob_suffixes",
     "id_rank",
     "missing_mask",
     "numeric_matrix",
@@ -174,6 +175,19 @@ def resolve_columns(columns: Sequence[Any], spec: str | Sequence[str], role: str
     if not cols:
         raise ValidationError(f"{role} column list is empty")
     return cols
+
+
+def glob_suffixes(columns: Sequence[str], spec: str | Sequence[str]) -> list[str]:
+    """The class each probability column names: the part after a glob's prefix
+    (``"p_*"`` makes ``p_>50K`` the class ``">50K"``); a list of columns names itself.
+
+    >>> glob_suffixes(["p_a", "p_b"], "p_*"), glob_suffixes(["a", "b"], ["a", "b"])
+    (['a', 'b'], ['a', 'b'])
+    """
+    if isinstance(spec, str) and "*" in spec:
+        prefix = spec.split("*")[0]
+        return [c[len(prefix) :] for c in columns]
+    return list(columns)
 
 
 def check_ids(ids: Any, n: int) -> np.ndarray:

@@ -43,6 +43,7 @@ __all__ = [
     "BOOLEAN",
     "CALLABLE",
     "HasMethods",
+    "NON_EMPTY_STR",
     "RANDOM_STATE",
     "STR_LIST",
     "Interval",
@@ -82,8 +83,12 @@ class Interval:
         return isinstance(value, self.kind)
 
     def __contains__(self, value: Any) -> bool:
-        if self.kind is Real and not math.isfinite(float(value)):
-            return False
+        if self.kind is Real:
+            try:
+                if not math.isfinite(float(value)):
+                    return False
+            except OverflowError:  # an int too large for a float is no usable number
+                return False
         if self.left is not None:
             low_ok = value >= self.left if self.closed in ("both", "left") else value > self.left
             if not low_ok:
@@ -177,14 +182,40 @@ class HasMethods:
         return None
 
 
+class _NonEmptyStr:
+    """A str with at least one character."""
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def __contains__(self, value: Any) -> bool:
+        return len(value) > 0
+
+    def __str__(self) -> str:
+        return "a non-empty str"
+
+    def outside(self) -> Any:
+        return ""
+
+
 def _is_array_like(value: Any) -> bool:
     if isinstance(value, str | bytes | Mapping):
         return False
-    return isinstance(value, np.ndarray | pd.Series | pd.DataFrame | pd.Index | Sequence)
+    return isinstance(
+        value,
+        np.ndarray
+        | pd.Series
+        | pd.DataFrame
+        | pd.Index
+        | pd.api.extensions.ExtensionArray
+        | Sequence,
+    )
 
 
 def _is_str_list(value: Any) -> bool:
-    if isinstance(value, str) or not isinstance(value, Sequence | pd.Index | np.ndarray):
+    if isinstance(value, str) or not isinstance(
+        value, Sequence | pd.Index | pd.Series | np.ndarray
+    ):
         return False
     return all(isinstance(v, str) for v in value)
 
@@ -193,6 +224,7 @@ ARRAY_LIKE = _Kind("array-like", _is_array_like)
 BOOLEAN = _Kind("a bool", lambda v: isinstance(v, bool | np.bool_))
 CALLABLE = _Kind("a callable", callable)
 STR_LIST = _Kind("a list of str", _is_str_list)
+NON_EMPTY_STR = _NonEmptyStr()
 RANDOM_STATE = Interval(Integral, 0, MAX_SEED)
 
 

@@ -19,6 +19,7 @@ from toolkit._checks import (
     check_ids,
     check_labels_present,
     check_probabilities,
+    glob_suffixes,
     numeric_matrix,
     preview,
     resolve_columns,
@@ -26,6 +27,7 @@ from toolkit._checks import (
 )
 from toolkit._classes import match_class_names, proba_matrix, resolve_classes
 from toolkit._validation import STR_LIST, HasMethods, Interval, Options, validate_params
+from toolkit._warn import warn_caller
 from toolkit.exceptions import (
     ColumnNotFoundError,
     EmptyInputError,
@@ -33,6 +35,7 @@ from toolkit.exceptions import (
     InvalidProbabilityError,
     InvalidValueError,
     LengthMismatchError,
+    TargetInFeaturesWarning,
     ToolkitTypeError,
     ValidationError,
 )
@@ -63,6 +66,37 @@ def _is_numeric_labels(arr: np.ndarray) -> bool:
         isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
         for v in arr
     )
+
+
+def _without_target(
+    features: pd.DataFrame | None, given: Any, y_true: np.ndarray
+) -> pd.DataFrame | None:
+    """``features`` without the label column: the one named like ``y_true`` (a Series or
+    one-column frame) or holding exactly its values. Each dropped column is named in a
+    :class:`TargetInFeaturesWarning`."""
+    if features is None:
+        return None
+    name = getattr(given, "name", None)
+    if isinstance(given, pd.DataFrame) and given.shape[1] == 1:
+        name = given.columns[0]
+    dropped = []
+    for column in features.columns:
+        values = features[column].to_numpy()
+        same = column == str(name) or (
+            values.dtype == y_true.dtype and bool(np.all(values == y_true))
+        )
+        if same:
+            dropped.append(column)
+    if not dropped:
+        return features
+    warn_caller(
+        f"features include the label column {dropped[0]!r}"
+        + (f" (and {dropped[1:]})" if len(dropped) > 1 else "")
+        + "; it was dropped: the answer would explain every error pattern and cluster",
+        TargetInFeaturesWarning,
+    )
+    kept = features.drop(columns=dropped)
+    return kept if kept.shape[1] else None
 
 
 _COMMON = {
@@ -190,7 +224,7 @@ class Predictions:
             self._init_classification(y_true_arr, y_pred_arr, proba, classes, given_task)
 
         self._ids = check_ids(ids, n)
-        self._features = check_features(features, n)
+        self._features = _without_target(check_features(features, n), y_true, self._y_true)
         self._embeddings = check_embeddings(embeddings, n)
         for arr in (
             self._y_true,
@@ -269,8 +303,7 @@ class Predictions:
             used.update(proba_cols)
             proba_frame = df[proba_cols]
             if isinstance(proba, str):
-                prefix = proba.split("*")[0] if "*" in proba else ""
-                names = [c[len(prefix) :] for c in proba_cols]
+                names = glob_suffixes(proba_cols, proba)
                 classes, order = match_class_names(names, df[target], classes)
                 proba_frame = proba_frame.iloc[:, order]
         emb = None

@@ -41,7 +41,7 @@ RESERVED_META = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Diagnosis:
     """Result of :func:`diagnose`.
 
@@ -72,10 +72,8 @@ class Diagnosis:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name in SECTIONS or name in self.results:
+        if name in SECTIONS or name in SECTIONS.provided or name in self.results:
             return self.results.get(name)
-        if name in ("overlap", "label_issue_features"):
-            return None
         raise AttributeError(f"{type(self).__name__} has no section or attribute {name!r}")
 
     @property

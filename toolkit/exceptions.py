@@ -17,6 +17,7 @@ __all__ = [
     "InvalidValueError",
     "LengthMismatchError",
     "NotApplicableError",
+    "TargetInFeaturesWarning",
     "ToolkitError",
     "ToolkitTypeError",
     "ValidationError",
@@ -68,3 +69,8 @@ class ColumnNotFoundError(ValidationError, KeyError):
 
 class NotApplicableError(ValidationError):
     """The analysis does not apply to this task or input (e.g. calibration for regression)."""
+
+
+class TargetInFeaturesWarning(UserWarning):
+    """The label column was among the features; it was dropped (it would explain every
+    error pattern and cluster by the answer itself)."""

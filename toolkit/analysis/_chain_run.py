@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit._validation import CALLABLE, validate_params
+from toolkit._validation import CALLABLE, NON_EMPTY_STR, validate_params
 from toolkit.analysis._chain_metrics import as_rows, row_equal
 from toolkit.exceptions import (
     EmptyInputError,
@@ -78,10 +78,8 @@ class Stage:
     name: str
     fn: Callable[[Any, Mapping[str, np.ndarray]], Any]
 
-    @validate_params({"name": [str], "fn": [CALLABLE]})
+    @validate_params({"name": [NON_EMPTY_STR], "fn": [CALLABLE]})
     def __init__(self, name: str, fn: Callable[[Any, Mapping[str, np.ndarray]], Any]) -> None:
-        if not name:
-            raise InvalidValueError("Stage: name must be a non-empty str, got ''")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "fn", fn)
 

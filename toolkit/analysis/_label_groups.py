@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit._checks import preview
-from toolkit.analysis.conditions import Pattern
+from toolkit.analysis.conditions import pattern_masks
 from toolkit.data import Predictions
 from toolkit.exceptions import (
     ColumnNotFoundError,
@@ -80,17 +80,7 @@ def _pattern_masks(table: pd.DataFrame, p: Predictions) -> list[np.ndarray]:
     if frame is None:
         raise ValidationError("p has no features, so the patterns' rows cannot be rebuilt")
     frame = frame.reset_index(drop=True)
-    masks = []
-    for i, conditions in enumerate(table["conditions"]):
-        pattern = conditions if isinstance(conditions, Pattern) else Pattern.from_dicts(conditions)
-        absent = [c.column for c in pattern.conditions if c.column not in frame.columns]
-        if absent:
-            raise ColumnNotFoundError(
-                f"pattern {i} has a condition on {absent[0]!r}, which is not among p's "
-                f"features {preview(frame.columns, 10)}"
-            )
-        masks.append(pattern.mask(frame))
-    return masks
+    return pattern_masks(table["conditions"], frame)
 
 
 def _cluster_masks(clusters: Any, p: Predictions) -> list[np.ndarray]:

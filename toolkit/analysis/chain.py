@@ -65,7 +65,7 @@ _SECTION_KEYS = {"stages", "inputs", "oracles", "y_true", "metric", "greater_is_
 _SECTION_KEYS |= {"stage_metrics", "n_boot"}
 
 
-@dataclass(frozen=True, repr=False)  # keep Result's short repr
+@dataclass(frozen=True, repr=False, eq=False)  # Result's repr and identity equality
 class ChainAnalysis(Result):
     """What :func:`analyze_chain` returns: the oracle table and how it was made.
 
@@ -147,7 +147,7 @@ class ChainAnalysis(Result):
         return self.meta
 
 
-@dataclass(frozen=True, repr=False)  # keep Result's short repr
+@dataclass(frozen=True, repr=False, eq=False)  # Result's repr and identity equality
 class ChainErrorTrace(Result):
     """What :func:`trace_chain_errors` returns: where each system error starts.
 

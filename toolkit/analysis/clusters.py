@@ -59,7 +59,7 @@ from toolkit.analysis._cluster_stats import (
     cluster_table,
     stability,
 )
-from toolkit.analysis.conditions import Pattern
+from toolkit.analysis.conditions import pattern_masks
 from toolkit.analysis.patterns import ErrorPatterns
 from toolkit.data import Predictions
 from toolkit.exceptions import ColumnNotFoundError, LengthMismatchError, ValidationError
@@ -559,13 +559,4 @@ def _overlap_rows(
 
 def _pattern_masks(table: pd.DataFrame, features: pd.DataFrame) -> list[tuple[Any, np.ndarray]]:
     """Each pattern's name and rows; its conditions may be a Pattern or their dicts."""
-    out = []
-    for name, conditions in zip(table["pattern"], table["conditions"]):
-        pattern = conditions if isinstance(conditions, Pattern) else Pattern.from_dicts(conditions)
-        unknown = sorted({c.column for c in pattern.conditions} - set(features.columns))
-        if unknown:
-            raise ColumnNotFoundError(
-                f"pattern {name!r} uses column(s) {unknown} that p's features do not have"
-            )
-        out.append((name, pattern.mask(features)))
-    return out
+    return list(zip(table["pattern"], pattern_masks(table["conditions"], features)))

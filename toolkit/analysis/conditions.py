@@ -19,8 +19,8 @@ knows its rows (:meth:`Condition.mask`), its readable label and its JSON form
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import pandas as pd
 from toolkit._json import to_python
 from toolkit.exceptions import ColumnNotFoundError, ToolkitTypeError, ValidationError
 
-__all__ = ["OPS", "Condition", "Pattern", "format_number", "format_value"]
+__all__ = ["OPS", "Condition", "Pattern", "format_number", "format_value", "pattern_masks"]
 
 #: Interval operators: (left bound closed, right bound closed).
 INTERVALS = {
@@ -88,7 +88,7 @@ class Condition:
     column: str
     op: str
     value: Any = None
-    text: str | None = None
+    text: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -100,13 +100,41 @@ class Condition:
                     f"condition {self.column!r} {self.op!r} needs a list of values, got {value!r}"
                 )
             value = tuple(to_python(v) for v in value)
-            if self.op in INTERVALS and len(value) != 2:
-                raise ValidationError(
-                    f"condition {self.column!r} {self.op!r} needs (low, high), got {value!r}"
-                )
+            if self.op in INTERVALS:
+                if len(value) != 2:
+                    raise ValidationError(
+                        f"condition {self.column!r} {self.op!r} needs (low, high), got {value!r}"
+                    )
+                for bound in value:
+                    self._check_number(bound)
+                if value[0] > value[1]:
+                    raise ValidationError(
+                        f"condition {self.column!r} {self.op!r} has low > high: {value!r}"
+                    )
+            else:
+                for v in value:
+                    self._check_scalar(v)
+        elif self.op in ("is missing", "not missing"):
+            value = None
         else:
             value = to_python(value)
+            if self.op in _COMPARE:
+                self._check_number(value)
+            else:
+                self._check_scalar(value)
         object.__setattr__(self, "value", value)
+
+    def _check_number(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ToolkitTypeError(
+                f"condition {self.column!r} {self.op!r} compares with numbers, got {value!r}"
+            )
+
+    def _check_scalar(self, value: Any) -> None:
+        if isinstance(value, list | tuple | dict | set) or not isinstance(value, Hashable):
+            raise ToolkitTypeError(
+                f"condition {self.column!r} {self.op!r} needs single values, got {value!r}"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | Condition) -> Condition:
@@ -233,3 +261,27 @@ class Pattern:
     def to_dict(self) -> list[dict[str, Any]]:
         """The JSON form: a list of ``{"column", "op", "value"}``."""
         return [c.to_dict() for c in self.conditions]
+
+
+def pattern_masks(patterns: Iterable[Any], frame: pd.DataFrame) -> list[np.ndarray]:
+    """The rows of each pattern (a :class:`Pattern` or its list of condition dicts), as a
+    patterns table's ``conditions`` column holds them.
+
+    A pattern on a column ``frame`` lacks raises :class:`ColumnNotFoundError` naming
+    the pattern and the columns.
+
+    >>> frame = pd.DataFrame({"x": [1, 2, 3]})
+    >>> [m.tolist() for m in pattern_masks([[{"column": "x", "op": ">", "value": 1}]], frame)]
+    [[False, True, True]]
+    """
+    masks = []
+    for item in patterns:
+        pattern = item if isinstance(item, Pattern) else Pattern.from_dicts(item)
+        unknown = sorted({c.column for c in pattern.conditions} - set(frame.columns))
+        if unknown:
+            raise ColumnNotFoundError(
+                f"pattern {pattern.label!r} uses column(s) {unknown} that the features do "
+                f"not have; they have {list(frame.columns)[:10]}"
+            )
+        masks.append(pattern.mask(frame))
+    return masks

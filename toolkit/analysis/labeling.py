@@ -21,6 +21,7 @@ from toolkit._checks import (
     check_features,
     check_ids,
     check_probabilities,
+    glob_suffixes,
     numeric_matrix,
     preview,
     resolve_columns,
@@ -240,11 +241,7 @@ class LabelingPool:
         """
         df = df.rename(columns=str)
         proba_cols = resolve_columns(df.columns, proba, "proba")
-        if isinstance(proba, str) and "*" in proba:
-            prefix = proba.split("*")[0]
-            classes = [c[len(prefix) :] for c in proba_cols]
-        else:
-            classes = proba_cols
+        classes = glob_suffixes(proba_cols, proba)
         if id is not None and id not in df.columns:
             raise ColumnNotFoundError(
                 f"id column {id!r} not found; the table has {preview(df.columns, 12)}"

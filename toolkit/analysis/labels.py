@@ -11,7 +11,6 @@ cleanlab is imported inside the functions that use it, so ``import toolkit`` sta
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -31,6 +30,7 @@ from toolkit._validation import (
     Options,
     validate_params,
 )
+from toolkit._warn import warn_caller
 from toolkit.analysis._label_groups import group_masks, issue_mask
 from toolkit.data import Predictions
 from toolkit.exceptions import (
@@ -390,13 +390,12 @@ def _warn_if_in_sample(p: Predictions, labels: np.ndarray, proba_source: str | N
     """Warn when the probabilities look in-sample; returns why (None: they do not)."""
     reason = _in_sample_reason(p, labels, proba_source)
     if reason is not None:
-        warnings.warn(
+        warn_caller(
             f"find_label_issues got probabilities that look in-sample ({reason}): a model "
             "scoring its own training rows agrees with their wrong labels and hides them. "
             "Use toolkit.out_of_sample_proba(model, X, y) and pass "
             "proba_source='out_of_sample'.",
             InSampleProbabilityWarning,
-            stacklevel=4,  # the caller of find_label_issues, past the validation wrapper
         )
     return reason
 

@@ -22,7 +22,7 @@ __all__ = ["Calibration", "Metrics", "compute_metrics"]
 LOWER_IS_BETTER = frozenset({"error_rate", "log_loss", "brier", "mae", "rmse", "ece"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Calibration:
     """Reliability of the top-label confidence (the probability of the predicted class).
 
@@ -48,7 +48,7 @@ class Calibration:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Metrics:
     """Result of :func:`compute_metrics`.
 
@@ -83,6 +83,12 @@ class Metrics:
     confusion: pd.DataFrame | None = None
     calibration: Calibration | None = None
     notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The model beside its baselines, one row per metric (as every result's
+        ``table``)."""
+        return self.baselines
 
     def to_frame(self) -> pd.DataFrame:
         """The model beside its baselines, one row per metric."""

@@ -92,6 +92,49 @@ METRICS = Section(
 )
 
 
+# ---------------------------------------------------------------------------- leakage
+def _leakage_reason(ctx: Context) -> str | None:
+    if not ctx.p.is_classification:
+        return "leakage by a single feature is checked for classification"
+    return _needs_features(ctx)
+
+
+def _run_leakage(ctx: Context) -> Any:
+    from toolkit.analysis.leakage import find_leaky_features
+
+    return find_leaky_features(ctx.p)
+
+
+LEAKAGE = Section(
+    name="leakage",
+    title="Possible leakage: features that alone predict the label",
+    message="leakage check (each feature alone)",
+    applies=_leakage_reason,
+    run=_run_leakage,
+    nav=(("leakage", "Leakage"),),
+    note=(
+        "Each feature's bins predict their most frequent label; a feature that alone is "
+        "right on 99% of rows and removes most errors of always predicting the most "
+        "frequent class is flagged: check how it was collected before trusting the rest."
+    ),
+    tables=(
+        Table(
+            "t-leakage",
+            _table("leakage"),
+            [
+                ("feature", "feature", "text"),
+                ("accuracy_alone", "accuracy alone", "pct"),
+                ("zero_rule", "zero-rule accuracy", "pct"),
+                ("error_reduction", "zero-rule errors removed", "pct"),
+                ("n_bins", "bins", "num"),
+                ("flagged", "possible leakage", "text"),
+            ],
+            highlight="flagged",
+        ),
+    ),
+)
+
+
 # ----------------------------------------------------------------------------- slices
 def _run_slices(ctx: Context) -> Any:
     from toolkit.analysis.slices import slice_metrics
@@ -215,6 +258,7 @@ CLUSTERS = Section(
     skip_on=(NotApplicableError,),
     to_json=_clusters_json,
     link=_link_overlap,
+    provides=("overlap",),
     nav=(("clusters", "Error map"),),
     tables=(
         Table(
@@ -320,6 +364,7 @@ LABEL_ISSUES = Section(
     run=_run_label_issues,
     skip_on=(NotApplicableError, InvalidLabelError),
     link=_link_label_share,
+    provides=("label_issue_features",),
     tables=(
         Table(
             "t-label-issues", _issues_shown, None, highlight="is_issue", numeric=("label_quality",)
@@ -448,6 +493,7 @@ CHAIN = Section(
 
 BUILTIN_SECTIONS = (
     METRICS,
+    LEAKAGE,
     SLICES,
     ERROR_PATTERNS,
     CLUSTERS,

@@ -18,7 +18,12 @@ from toolkit._json import frame_records
 from toolkit.data import Predictions
 from toolkit.exceptions import ValidationError
 
-__all__ = ["Column", "Context", "Registry", "Section", "Table"]
+__all__ = ["RESERVED_NAMES", "Column", "Context", "Registry", "Section", "Table"]
+
+#: Names a section may not take: the diagnosis's own JSON key and attributes.
+RESERVED_NAMES = frozenset(
+    {"meta", "results", "extras", "skipped", "to_dict", "to_json", "to_html", "sections"}
+)
 
 #: A report column: (result column, heading, kind); kind is one of num, pct, pp, p, text.
 Column = tuple[str, str, str]
@@ -92,6 +97,9 @@ class Section:
     link : callable, default=None
         ``link(results, ctx) -> {name: result}``: run after every section, to combine
         results (e.g. the label-issue share of each error pattern).
+    provides : tuple of str, default=()
+        Names the ``link`` step adds to the results besides section names (None on the
+        diagnosis when absent).
     tables : tuple of Table, default=()
         What the report shows; a section with a template of its own may add more.
     note : str, default=None
@@ -112,6 +120,7 @@ class Section:
     to_json: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
     meta_json: Callable[[Any], dict[str, Any]] | None = None
     link: Callable[[dict[str, Any], Context], dict[str, Any]] | None = None
+    provides: tuple[str, ...] = ()
     tables: tuple[Table, ...] = ()
     note: str | None = None
     anchor: str | None = None
@@ -151,8 +160,22 @@ class Registry:
         """Add a section (at the end, or right after ``after``); returns it."""
         if not isinstance(section, Section):
             raise ValidationError(f"a section must be a Section, got {type(section).__name__}")
-        if section.name in self._sections:
-            raise ValidationError(f"a section named {section.name!r} is already registered")
+        taken = {
+            key: other.name
+            for other in self._sections.values()
+            for key in (other.name, *other.keys, *other.provides)
+        }
+        for key in (section.name, *section.keys, *section.provides):
+            if key in RESERVED_NAMES:
+                raise ValidationError(
+                    f"section {section.name!r} may not use the name {key!r}: the diagnosis "
+                    f"uses it ({sorted(RESERVED_NAMES)})"
+                )
+            if key in taken:
+                raise ValidationError(
+                    f"section {section.name!r} uses the name {key!r}, which section "
+                    f"{taken[key]!r} already uses"
+                )
         items = list(self._sections.items())
         position = len(items)
         if after is not None:
@@ -165,7 +188,15 @@ class Registry:
         return section
 
     def unregister(self, name: str) -> None:
-        self._sections.pop(name)
+        """Remove a section (a plugin's, or in a test)."""
+        if name not in self._sections:
+            raise ValidationError(f"no section {name!r}; sections are {list(self._sections)}")
+        del self._sections[name]
+
+    @property
+    def provided(self) -> frozenset[str]:
+        """Every name a section's link step may add to the results."""
+        return frozenset(key for s in self._sections.values() for key in s.provides)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -16,10 +16,10 @@ import pandas as pd
 
 from toolkit._json import to_python
 from toolkit._result import Result
-from toolkit._validation import ARRAY_LIKE, RANDOM_STATE, Interval, validate_params
+from toolkit._validation import ARRAY_LIKE, NON_EMPTY_STR, RANDOM_STATE, Interval, validate_params
 from toolkit.analysis._stats import wilson_interval
 from toolkit.data import Predictions
-from toolkit.exceptions import ColumnNotFoundError, InvalidValueError, ValidationError
+from toolkit.exceptions import ColumnNotFoundError, ValidationError
 
 __all__ = [
     "TAG_COLUMNS",
@@ -35,7 +35,7 @@ TAG_COLUMNS = ["tag", "errors", "share_of_errors", "gain_pp", "ci_low", "ci_high
 TAGS_COLUMN = "tags"
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class ErrorSample(Result):
     """Sampled errors to tag by hand (``table``) and the error counts to extrapolate with.
 
@@ -56,7 +56,7 @@ class ErrorSample(Result):
     n: int
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class TagRanking(Result):
     """Tags ranked by the points of error they hold (``table``) and the sample behind them.
 
@@ -78,11 +78,6 @@ class TagRanking(Result):
     n_untagged: int
     error_rate: float
     n_errors: int | None = None
-
-
-def _not_empty(sep: str, where: str) -> None:
-    if not sep:
-        raise InvalidValueError(f"{where}: sep must be a non-empty str, got {sep!r}")
 
 
 @validate_params(
@@ -155,7 +150,7 @@ def _split_tags(value: Any, sep: str) -> list[str]:
     {
         "p": [Predictions],
         "tags": [Mapping, pd.Series, pd.DataFrame],
-        "sep": [str],
+        "sep": [NON_EMPTY_STR],
         "id_column": [str],
         "tags_column": [str],
     }
@@ -210,7 +205,6 @@ def rank_error_tags(
     >>> ranking.n_reviewed, ranking.n_untagged
     (2, 0)
     """
-    _not_empty(sep, "rank_error_tags")
     ids, values = _ids_and_tags(tags, id_column, tags_column)
     _check_reviewed_errors(p, ids)
     return rank_tag_values(values, float(p.errors.mean()), n_errors=int(p.errors.sum()), sep=sep)
@@ -269,7 +263,7 @@ def _check_reviewed_errors(p: Predictions, ids: list[Any]) -> None:
         "values": [ARRAY_LIKE],
         "error_rate": [Interval(Real, 0, 1)],
         "n_errors": [Interval(Integral, 0, None), None],
-        "sep": [str],
+        "sep": [NON_EMPTY_STR],
     }
 )
 def rank_tag_values(
@@ -304,7 +298,6 @@ def rank_tag_values(
     >>> ranking.n_untagged
     1
     """
-    _not_empty(sep, "rank_tag_values")
     m = len(values)
     if m == 0:
         raise ValidationError("no reviewed errors: tag at least one sampled error")

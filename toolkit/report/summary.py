@@ -14,7 +14,7 @@ def summary_sentences(d: Any) -> list[str]:
     """What is wrong, in a few sentences with numbers: the model against its baseline, the
     top error pattern and its points of error, the top error cluster, the label-noise
     share, and the stage worth improving."""
-    steps = (_metrics, _patterns, _clusters, _label_issues, _chain)
+    steps = (_metrics, _leakage, _patterns, _clusters, _label_issues, _chain)
     return [sentence for step in steps if (sentence := step(d)) is not None]
 
 
@@ -36,6 +36,21 @@ def _metrics(d: Any) -> str | None:
         f"MAE {row['model']:.4g} against {row['zero_rule']:.4g} for always predicting "
         f"the mean ({better}); {meta['error_rate']:.1%} of rows miss by more than the "
         f"tolerance {meta['tolerance']:.4g}."
+    )
+
+
+def _leakage(d: Any) -> str | None:
+    if d.leakage is None or not d.leakage.flagged:
+        return None
+    table = d.leakage.table
+    top = table[table["flagged"]].iloc[0]
+    others = len(d.leakage.flagged) - 1
+    also = f" (and {others} more feature{'s' if others > 1 else ''})" if others else ""
+    return (
+        f"Possible leakage: {top['feature']} alone predicts the label for "
+        f"{top['accuracy_alone']:.1%} of rows{also}, against {top['zero_rule']:.1%} for "
+        "always predicting the most frequent class; check how it was collected before "
+        "trusting the other numbers."
     )
 
 
