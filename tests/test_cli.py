@@ -388,3 +388,52 @@ def test_a_wrong_run_id_fails_before_the_analyses(scored_csv, tmp_path, capsys):
     assert main([*argv, "--run-id", "feedbeef", "--tracking-uri", uri]) == 1
     assert "run 'feedbeef' not found" in _one_error_line(capsys)
     assert not html.exists()  # nothing was run or written
+
+
+# ------------------------------------------------------------ outputs never over inputs
+def _copy(src, dst):
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+@pytest.mark.parametrize("through", ["same path", "symlink", "relative spelling"])
+@pytest.mark.parametrize(
+    "command", ["diagnose-json", "diagnose-html", "label-queue", "error-sample", "rank-tags"]
+)
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    command, through, scored_csv, tmp_path, capsys, monkeypatch
+):
+    path = _copy(scored_csv[0], tmp_path / "input.csv")
+    before = path.read_bytes()
+    out = {
+        "same path": str(path),
+        "symlink": str(tmp_path / "link.csv"),
+        "relative spelling": "sub/../input.csv",
+    }[through]
+    if through == "symlink":
+        (tmp_path / "link.csv").symlink_to(path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    data = ["--target", "y_true", "--proba", "p_*"]
+    argv = {
+        "diagnose-json": ["diagnose", str(path), *data, "--json", out],
+        "diagnose-html": ["diagnose", str(path), *data, "--html", out],
+        "label-queue": ["label-queue", str(path), "--proba", "p_*", "--out", out],
+        "error-sample": ["error-sample", str(path), *data, "--out", out],
+        "rank-tags": ["rank-tags", str(path), "--out", out],
+    }[command]
+    assert main(argv) == 1
+    line = _one_error_line(capsys)
+    assert "is the input" in line and "choose another path" in line
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["input.csv", "sub"] + (["link.csv"] if through == "symlink" else [])
+    )  # nothing half-written beside it
+
+
+def test_demo_refuses_a_file_as_its_output_folder_before_training(tmp_path, capsys):
+    target = tmp_path / "report.html"
+    target.write_text("keep me")
+    assert main(["demo", "--out", str(target)]) == 1
+    assert "is a file; give a folder" in _one_error_line(capsys)
+    assert target.read_text() == "keep me"

@@ -273,3 +273,19 @@ def test_no_result_compares_by_its_tables():
     for kind in kinds:
         assert kind.__eq__ is object.__eq__, f"{kind.__name__} compares by value"
         assert kind.__hash__ is object.__hash__, f"{kind.__name__} is not hashable"
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from toolkit._files import write_atomic, write_text_atomic
+
+    target = write_text_atomic(tmp_path / "out" / "r.json", "old")
+    assert target.read_text() == "old"
+
+    def half_then_fail(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, half_then_fail)
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["r.json"]

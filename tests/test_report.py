@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import numpy as np
@@ -65,15 +66,45 @@ def test_report_is_self_contained_and_has_every_section(tmp_path):
     assert "Skipped: no chain was given." in html
 
 
-def test_summary_has_numbers_from_the_results():
+def test_every_summary_sentence_cites_the_numbers_of_the_tables():
+    from toolkit.report import summary_sentences
+
     p = _evil_predictions()
     d = tk.diagnose(p)
+    sentences = summary_sentences(d)
     html = d.to_html()
-    top = d.error_patterns.table.iloc[0]
-    assert f"{top['gain_pp']:.1f} points of error" in html
-    held_out = "(confirmed on held-out rows)" if top["confirmed"] else "(not confirmed"
-    assert held_out in html  # confirmed is a numpy/pandas bool, not True
-    assert f"{p.errors.mean():.1%} of {p.n:,} rows" in html
+    assert all(html_lib.escape(s, quote=True) in html for s in sentences)
+    rate = p.errors.mean()
+    accuracy = d.metrics.overall["accuracy"]
+    zero_rule = d.metrics.baselines.set_index("metric").loc["accuracy", "zero_rule"]
+    assert sentences[0] == (
+        f"The model is wrong on {rate:.1%} of {p.n:,} rows; its accuracy {accuracy:.3f} is "
+        f"{'better' if accuracy > zero_rule else 'not better'} than always predicting the "
+        f"most frequent class ({zero_rule:.3f})."
+    )
+    table = d.error_patterns.table
+    worst = table.loc[table["ci_low"].idxmax()]
+    rows = worst["conditions"].mask(p.features)  # recomputed from the rule
+    errors, n = int(p.errors[rows].sum()), int(rows.sum())
+    assert (errors, n) == (worst["errors"], worst["n"])
+    held_out = "confirmed" if worst["confirmed"] else "not confirmed"
+    pattern_sentence = next(s for s in sentences if s.startswith("The most severe"))
+    assert pattern_sentence.startswith(
+        f"The most severe error pattern is {worst['pattern']}: {errors:,} of {n:,} rows "
+        f"wrong ({errors / n:.1%}, 95% CI {worst['ci_low']:.1%}–{worst['ci_high']:.1%}, "
+        f"against {rate:.1%} overall); {held_out} on held-out rows."
+    )
+    most = table.loc[table["excess_pp"].idxmax()]
+    rows = most["conditions"].mask(p.features)
+    rest_rate = p.errors[~rows].mean()
+    excess = (p.errors[rows].sum() - rows.sum() * rest_rate) / p.n * 100
+    assert most["excess_pp"] == pytest.approx(excess)
+    assert pattern_sentence.endswith(f"the error rate would fall by {excess:.1f} points.")
+    issues = d.label_issues.table
+    assert (
+        f"{int(issues['is_issue'].sum()):,} rows ({issues['is_issue'].mean():.1%}) are likely "
+        "label errors or ambiguous examples; check them before blaming the model."
+    ) in sentences
 
 
 def test_long_tables_are_truncated_with_a_count():

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from toolkit._files import check_outputs, write_atomic
 from toolkit.exceptions import ToolkitError, ValidationError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -151,13 +152,17 @@ class _Progress:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from toolkit.demo import run_demo
 
-    run_demo(args.out, random_state=args.random_state, tracking_uri=args.tracking_uri)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # refused before minutes of training
+        raise InputFileError(f"--out {str(out)!r} is a file; give a folder for the report")
+    run_demo(out, random_state=args.random_state, tracking_uri=args.tracking_uri)
     return EXIT_OK
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     from toolkit import diagnose
 
+    check_outputs([args.file], [args.json, args.html])
     progress = _Progress()
     p = _predictions(args)
     progress(f"{p.n:,} rows read")
@@ -214,6 +219,7 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
         relabel_queue,
     )
 
+    check_outputs([args.file, args.labeled], [args.out])
     frame = read_table(args.file)
     if args.proba is None:
         raise ValidationError("give --proba: the probability columns ('p_*' or a list)")
@@ -253,9 +259,7 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
         what = f"rows to label next ({args.strategy})"
     label_column = args.label_column or ("corrected_label" if args.relabel else "label")
     sheet = annotation_frame(queue, frame, id=args.id, label_column=label_column)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.to_csv(out, index=False)
+    out = write_atomic(args.out, lambda tmp: sheet.to_csv(tmp, index=False))
     print(f"Wrote {len(sheet)} {what} to {out}")
     for row in sheet.head(5).itertuples():
         print(f"  {row.rank:>3}. id {row.id}: {row.reason}")
@@ -265,13 +269,12 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
 def _cmd_error_sample(args: argparse.Namespace) -> int:
     from toolkit import error_sample
 
+    check_outputs([args.file], [args.out])
     p = _predictions(args)
     sample = error_sample(p, n=args.n, random_state=args.random_state)
     sheet = sample.to_frame()
     sheet[ERROR_RATE_COLUMN] = sample.error_rate
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.to_csv(out, index=False)
+    out = write_atomic(args.out, lambda tmp: sheet.to_csv(tmp, index=False))
     print(
         f"Wrote {len(sheet)} of {sample.n_errors} errors "
         f"(error rate {sample.error_rate:.2%}) to {out}. Fill the 'tags' column "
@@ -283,6 +286,7 @@ def _cmd_error_sample(args: argparse.Namespace) -> int:
 def _cmd_rank_tags(args: argparse.Namespace) -> int:
     from toolkit.analysis.tags import rank_tag_values
 
+    check_outputs([args.file], [args.out])
     frame = read_table(args.file)
     for col in (args.tags, ERROR_RATE_COLUMN):
         if col not in frame.columns:
@@ -295,7 +299,7 @@ def _cmd_rank_tags(args: argparse.Namespace) -> int:
         raise InputFileError(f"column {ERROR_RATE_COLUMN!r} must hold one value, got {rates[:5]}")
     ranking = rank_tag_values(frame[args.tags].tolist(), float(rates[0]), sep=args.sep)
     if args.out:
-        ranking.table.to_csv(args.out, index=False)
+        write_atomic(args.out, lambda tmp: ranking.table.to_csv(tmp, index=False))
     print(
         f"{ranking.n_reviewed} reviewed errors ({ranking.n_untagged} untagged), "
         f"overall error rate {ranking.error_rate:.2%}. Points of error each tag holds:"

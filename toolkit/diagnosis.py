@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from toolkit._files import write_text_atomic
 from toolkit._json import dumps, json_safe
 from toolkit._validation import CALLABLE, RANDOM_STATE, STR_LIST, Options, validate_params
 from toolkit.analysis.diagnose import SECTIONS, run_sections
@@ -94,9 +95,7 @@ class Diagnosis:
         """The JSON text; also written to ``path`` when given."""
         text = dumps(self.to_dict(), indent=indent)
         if path is not None:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")
         return text
 
     def to_html(self, path: str | Path | None = None, *, title: str | None = None) -> str:
@@ -105,9 +104,7 @@ class Diagnosis:
 
         html = render_html(self, title=title)
         if path is not None:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(html, encoding="utf-8")
+            write_text_atomic(path, html)
         return html
 
     def _repr_html_(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit._files import write_text_atomic
 from toolkit.analysis.diagnose import SECTIONS
 from toolkit.analysis.sections import Section
 from toolkit.report.cells import MAX_TABLE_ROWS, fmt, table_view
@@ -118,7 +119,4 @@ def render_notebook(diagnosis: Diagnosis, *, height: int = 720) -> str:
 
 def write_html(diagnosis: Diagnosis, path: str | Path, **kwargs: Any) -> Path:
     """Render and write the report; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(diagnosis, **kwargs), encoding="utf-8")
-    return target
+    return write_text_atomic(path, render_html(diagnosis, **kwargs))

@@ -55,32 +55,42 @@ def _leakage(d: Any) -> str | None:
 
 
 def _patterns(d: Any) -> str | None:
+    """The most severe error pattern (error rate with its interval, size, held-out
+    check) and the one whose excess errors are worth the most points."""
     if d.error_patterns is None:
         return None
     patterns, meta = d.error_patterns.table, d.meta
     if not len(patterns):
         return "No error pattern is significantly worse than the rest of the data."
-    top = patterns.iloc[0]
-    confirmed = top.get("confirmed")
-    note = (
-        ""
-        if confirmed is None or pd.isna(confirmed)
-        else " (confirmed on held-out rows)"
-        if bool(confirmed)
-        else " (not confirmed on held-out rows)"
+    worst = patterns.loc[patterns["ci_low"].idxmax()]
+    text = (
+        f"The most severe error pattern is {worst['pattern']}: {int(worst['errors']):,} of "
+        f"{int(worst['n']):,} rows wrong ({worst['error_rate']:.1%}, 95% CI "
+        f"{worst['ci_low']:.1%}–{worst['ci_high']:.1%}, against {meta['error_rate']:.1%} "
+        f"overall){_held_out(worst)}.{_noise(worst)}"
     )
-    noise = ""
-    share = top.get("label_issue_share")
+    if "excess_pp" not in patterns or not (patterns["excess_pp"] > 0).any():
+        return text
+    most = patterns.loc[patterns["excess_pp"].idxmax()]
+    subject = "It" if most["pattern"] == worst["pattern"] else most["pattern"]
+    return text + (
+        f" {subject} holds the most errors beyond the rest's rate: were it as good as the "
+        f"rest of the data, the error rate would fall by {most['excess_pp']:.1f} points."
+    )
+
+
+def _held_out(row: Any) -> str:
+    confirmed = row.get("confirmed")
+    if confirmed is None or pd.isna(confirmed):
+        return ""
+    return "; confirmed on held-out rows" if bool(confirmed) else "; not confirmed on held-out rows"
+
+
+def _noise(row: Any) -> str:
+    share = row.get("label_issue_share")
     if share is not None and isinstance(share, float) and math.isfinite(share):
-        noise = f" {share:.0%} of its errors look like label errors."
-    return (
-        f"The top error pattern, {top['pattern']}, holds {int(top['errors']):,} errors "
-        f"({top['share_of_errors']:.0%} of all errors, error rate {top['error_rate']:.1%} vs "
-        f"{meta['error_rate']:.1%} overall): fixing it is worth up to "
-        f"{top['gain_pp']:.1f} points of error{note}; the top {min(len(patterns), 5)} "
-        f"patterns together hold {patterns['cumulative_gain_pp'].iloc[:5].iloc[-1]:.1f} "
-        f"points.{noise}"
-    )
+        return f" {share:.0%} of its errors are likely label errors or ambiguous examples."
+    return ""
 
 
 def _clusters(d: Any) -> str | None:
@@ -104,8 +114,8 @@ def _label_issues(d: Any) -> str | None:
     flags = d.label_issues.table["is_issue"]
     share = float(flags.mean()) if len(flags) else 0.0
     return (
-        f"{int(flags.sum()):,} labels ({share:.1%}) look wrong; "
-        "check them before blaming the model."
+        f"{int(flags.sum()):,} rows ({share:.1%}) are likely label errors or ambiguous "
+        "examples; check them before blaming the model."
     )
 
 
