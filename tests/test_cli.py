@@ -352,21 +352,24 @@ def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsy
     assert "--relabel needs --target" in _one_error_line(capsys)
 
 
-def test_a_fresh_store_prints_no_mlflow_chatter(tmp_path):
+def test_reading_commands_print_one_line_and_create_no_store(tmp_path):
     import subprocess
     import sys
 
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
     uri = f"sqlite:///{tmp_path / 'new.db'}"
-    done = subprocess.run(
-        [sys.executable, "-m", "toolkit", "runs", "--tracking-uri", uri],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert (tmp_path / "new.db").exists()
+    for argv in (["runs"], ["compare", "abc", "def"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "toolkit", *argv, "--tracking-uri", uri],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "no MLflow store at" in lines[0], done.stderr
+        assert list(tmp_path.iterdir()) == []  # nothing created, nothing migrated
 
 
 @pytest.mark.parametrize("value", ["-1", "x", str(2**32)])

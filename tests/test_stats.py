@@ -209,3 +209,31 @@ def test_benjamini_hochberg_random_against_hand_loop():
 def test_benjamini_hochberg_edge_sizes():
     assert benjamini_hochberg(np.array([])).shape == (0,)
     assert benjamini_hochberg(np.array([0.03])) == pytest.approx([0.03])
+
+
+def test_totals_may_differ_per_group():
+    # each group against the rest of its own parent: one call equals one call per group
+    k1, n1 = np.array([8, 3, 30, 2]), np.array([10, 20, 60, 4])
+    k_all, n_all = np.array([20, 9, 50, 30]), np.array([100, 40, 200, 60])
+    together = worse_than_rest_p_values(k1, n1, k_all, n_all)
+    one_by_one = [
+        worse_than_rest_p_values(k1[i : i + 1], n1[i : i + 1], int(k_all[i]), int(n_all[i]))[0]
+        for i in range(4)
+    ]
+    np.testing.assert_array_equal(together, one_by_one)
+
+
+def test_skip_above_only_skips_exact_tests_surely_above_it():
+    # small groups (Fisher's test) with few to all errors, out of 30 errors in 300 rows
+    k1 = np.array([0, 1, 2, 3, 4, 5, 5, 6, 8, 10])
+    n1 = np.array([10, 10, 10, 10, 10, 10, 20, 8, 8, 10])
+    level = 1e-4
+    full = worse_than_rest_p_values(k1, n1, 30, 300)
+    quick = worse_than_rest_p_values(k1, n1, 30, 300, skip_above=level)
+    below = full < level
+    assert below.any() and (~below).any()
+    np.testing.assert_array_equal(quick[below], full[below])  # what passes is exact
+    assert np.all((quick[~below] == full[~below]) | (quick[~below] == 1.0))
+    # the first term of the tail, P(X = k1), is a lower bound of the p-value
+    first = stats.hypergeom.pmf(k1, 300, 30, n1)
+    assert np.all(first <= full + 1e-15)

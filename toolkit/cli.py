@@ -184,9 +184,15 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     if m is not None:
         print(m.baselines.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if diagnosis.error_patterns is not None and len(diagnosis.error_patterns):
-        print("Top error patterns (points of error each could remove):")
+        print(
+            "Top error patterns, most severe first (error rate [95% CI]; excess: points "
+            "regained if the pattern did as well as the rest):"
+        )
         for row in diagnosis.error_patterns.table.head(5).itertuples():
-            print(f"  {row.gain_pp:5.2f} pp  {row.errors:>6,} of {row.n:>7,}  {row.pattern}")
+            print(
+                f"  {row.error_rate:6.1%} [{row.ci_low:.1%}, {row.ci_high:.1%}]  "
+                f"{row.errors:>6,} of {row.n:>7,}  excess {row.excess_pp:5.2f} pp  {row.pattern}"
+            )
     if diagnosis.label_issues is not None:
         flagged = int(diagnosis.label_issues.table["is_issue"].sum())
         print(f"Label issues: {flagged:,} rows whose given label looks wrong")

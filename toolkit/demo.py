@@ -192,6 +192,8 @@ def run_demo(
             name, model, data, random_state=random_state, tracking_uri=uri, echo=echo
         )
     best = max(results, key=lambda k: results[k]["metrics"].overall["accuracy"])
+    ids = " ".join(r["run_id"][:8] for r in results.values())
+    echo(f"Compare the two models with: toolkit compare {ids}")
     chosen = results[best]
     p, metrics = chosen["p"], chosen["metrics"]
     echo(f"\nBest model: {best}. Metrics on the test split beside baselines:")
@@ -272,14 +274,15 @@ def _print_findings(diagnosis: Any, echo: Any) -> None:
     patterns = diagnosis.error_patterns.table
     echo(
         f"\nTop error patterns ({diagnosis.error_patterns.n_tested:,} conjunctions tested; "
-        "ranked by the points of error fixing them could remove):"
+        "most severe first: error rate [95% CI]; excess = points regained if the pattern "
+        "did as well as the rest, gain = if every error in it were fixed):"
     )
     for row in patterns.head(10).itertuples():
         mark = "confirmed" if row.confirmed else "not confirmed"
         echo(
-            f"  {row.gain_pp:5.2f} pp (cum. {row.cumulative_gain_pp:5.2f})  "
-            f"{row.errors:>5,} of {row.n:>6,} wrong ({row.error_rate:6.2%}, "
-            f"lift {row.lift:.2f}, {mark})  {row.pattern}"
+            f"  {row.error_rate:6.2%} [{row.ci_low:.1%}, {row.ci_high:.1%}]  "
+            f"{row.errors:>5,} of {row.n:>6,} wrong, excess {row.excess_pp:5.2f} pp, "
+            f"gain {row.gain_pp:5.2f} pp ({mark})  {row.pattern}"
         )
     clusters = diagnosis.clusters
     if clusters is not None:

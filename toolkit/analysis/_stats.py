@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 #: z of a two-sided 95% interval.
 Z95 = float(stats.norm.ppf(0.975))
@@ -34,18 +34,29 @@ def wilson_interval(
 
 
 def worse_than_rest_p_values(
-    errors_in: np.ndarray, n_in: np.ndarray, errors_total: int, n_total: int
+    errors_in: np.ndarray,
+    n_in: np.ndarray,
+    errors_total: int | np.ndarray,
+    n_total: int | np.ndarray,
+    skip_above: float | None = None,
 ) -> np.ndarray:
     """One-sided p-values that a group's error rate exceeds that of the rest of the data.
 
     A pooled two-proportion z test when every expected cell count of the 2x2 table is
     at least 5, otherwise Fisher's exact test (alternative ``"greater"``). A group that
-    is the whole data (no rest to compare with) gets p = 1.
+    is the whole data (no rest to compare with) gets p = 1. The totals are one number
+    or one per group (each group against the rest of its own parent, say).
+
+    With ``skip_above``, an exact test whose p-value is surely above it (its first
+    term, the probability of exactly the observed errors, already is) is not computed
+    and reported as 1: for callers that only compare p-values with ``skip_above``.
     """
     k1 = np.asarray(errors_in, dtype=float)
     n1 = np.asarray(n_in, dtype=float)
-    k2 = errors_total - k1
-    n2 = n_total - n1
+    k_all = np.broadcast_to(np.asarray(errors_total, dtype=float), k1.shape)
+    n_all = np.broadcast_to(np.asarray(n_total, dtype=float), k1.shape)
+    k2 = k_all - k1
+    n2 = n_all - n1
     p_values = np.ones(k1.shape[0])
     valid = (n1 > 0) & (n2 > 0)
     pooled = (k1 + k2) / np.maximum(n1 + n2, 1)
@@ -54,13 +65,27 @@ def worse_than_rest_p_values(
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (k1 / n1 - k2 / n2) / se
-    p_values[use_z] = stats.norm.sf(z[use_z])
+    p_values[use_z] = special.ndtr(-z[use_z])  # the normal upper tail, norm.sf
     exact = valid & ~use_z
+    if skip_above is not None and exact.any():
+        first_term = _hypergeom_log_pmf(k1[exact], n_all[exact], k_all[exact], n1[exact])
+        exact[exact] = first_term <= np.log(skip_above) + 1e-9
     if exact.any():
         # One-sided Fisher exact test = upper tail of the hypergeometric distribution:
         # P(X >= k1) for X ~ Hypergeom(total rows, total errors, rows in the group).
-        p_values[exact] = stats.hypergeom.sf(k1[exact] - 1, n_total, errors_total, n1[exact])
+        p_values[exact] = stats.hypergeom.sf(k1[exact] - 1, n_all[exact], k_all[exact], n1[exact])
     return np.clip(np.nan_to_num(p_values, nan=1.0), 0.0, 1.0)
+
+
+def _hypergeom_log_pmf(
+    k: np.ndarray, n_total: np.ndarray, k_total: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """log P(X = k) for X ~ Hypergeom(n_total rows, k_total errors, n rows drawn)."""
+
+    def log_choose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
+
+    return log_choose(k_total, k) + log_choose(n_total - k_total, n - k) - log_choose(n_total, n)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

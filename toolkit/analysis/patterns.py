@@ -1,29 +1,49 @@
-"""Error patterns: conjunctions of feature conditions where the model fails, ranked by errors.
+"""Error patterns: conjunctions of feature conditions where the model fails, most severe first.
 
-The method: find the most frequent error patterns and fix the one that removes the
-most error first. A pattern is ``column = value`` / bin membership / "is missing" for
-up to ``max_conditions`` distinct columns. The search is exact: every conjunction with
-at least ``min_support`` rows is counted (one ``bincount`` per combination of columns),
-tested against the rest of the data, and corrected for multiple testing.
+A pattern is a conjunction of up to ``max_conditions`` conditions on distinct columns.
+Each column contributes its *atoms*: ``column = value`` for a categorical column, a
+quantile bin for a continuous one ("age ∈ [28, 37)"), "is missing", and for a numeric
+column with at most 20 distinct values (a count, a rating) its values plus one-sided cut
+points (``count ≥ 1``, ``count ≤ 3``), so a natural threshold is one condition.
 
-The search runs on a random part of the rows (``1 - holdout`` of them, stratified by
-error). Each conjunction's error rate is tested against the rest of the search rows
-(one-sided two-proportion z test, or Fisher's exact test for small counts) and the
-p-values of all of them are corrected with Benjamini–Hochberg. Among patterns with
-``q_value < alpha`` (and an error rate at least ``min_lift`` times the overall one):
+**Search.** The search runs on a random part of the rows (``1 - holdout`` of them,
+stratified by error). Of the ``n_candidates`` conjunctions of atoms it could count, a
+pattern is *eligible* when it has at least ``min_support`` rows; its error rate is
+significantly higher than that of the rest of the search rows (one-sided two-proportion
+z test, or Fisher's exact test for small counts, Bonferroni-corrected over
+``n_candidates``: ``q_value = min(1, n_candidates × p_value) < alpha``); it is at least
+``min_lift`` times the overall error rate; and, with k > 1 conditions, it is clearly
+worse than each of its k parents without one condition (significantly worse than the
+parent's other rows, Bonferroni-corrected over the parent's refinements by one more
+condition, and at least ``min_improvement`` times the parent's error rate), so "A ∧ B"
+appears only when B adds something over A. The search keeps the best eligible patterns
+by ``rank_by`` (a pool of ``max(5 × top, 50)``), pruning every branch that cannot
+enter them: a refinement of a pattern holds at most its errors, which bounds the score
+of every refinement (``toolkit.analysis._pattern_search`` has the argument). The pool
+is the one an exhaustive search finds.
 
-- a pattern with k > 1 conditions is kept only when its error rate is significantly
-  higher (p < alpha) than that of each of its k parents without it, and at least
-  ``min_improvement`` times theirs, so "A ∧ B" appears only when B adds something over A;
-- a pattern is dropped when one of its kept refinements explains it: once the rows of
-  the refinement are removed, the rest of the pattern is no longer significantly worse
-  than the data outside the pattern;
-- a pattern whose rows overlap those of a pattern ranked above it with a Jaccard index
-  of at least 0.8 is the same finding said twice and is not shown.
+**Lenses.** With ``e`` errors in ``n`` rows, ``E`` errors in all ``N`` rows:
 
-The survivors are ranked by their number of errors on all rows (equivalently by
-``gain_pp``, the points of error fixing them would remove), then re-tested on the
-held-out rows: ``confirmed`` says whether each is still significantly worse there
+- *severity* (``ci_low``): the Wilson 95% lower bound of the pattern's error rate, high
+  for a pattern that is both severe and well supported;
+- *excess* (``excess_pp``): ``(e - n × error rate of the rows outside the pattern) / N ×
+  100``, the points the overall error rate falls if the pattern did as well as the rest;
+- *errors* (``gain_pp``): ``e / N × 100``, the points it falls if every error of the
+  pattern were fixed (an upper bound of what fixing the pattern gives).
+
+**Default support.** With ``p`` the error rate of the search rows, "well above the
+rest" is half-way to 100%, ``p + δ`` with ``δ = (1 - p) / 2`` (a pattern that gets
+wrong half of what the rest gets right). ``min_support`` is the smallest pattern in
+which that rate reaches the search's significance (normal approximation of the test
+against a rest at ``p``): ``max(10, ⌈z² p (1 - p) / δ²⌉) = max(10, ⌈4 z² p / (1 - p)⌉)``
+with ``z = Φ⁻¹(1 - alpha / n_candidates)``.
+
+**Report.** Among the pool, a pattern is dropped when one of its refinements explains
+it (once the refinement's rows are removed, the rest of the pattern is no longer
+significantly worse than the rows outside the pattern). The others are ranked by
+``rank_by`` on all rows, and a pattern whose rows overlap those of a pattern ranked
+above it with a Jaccard index of at least 0.8 is the same finding said twice and is not
+shown. ``confirmed`` says whether each is still significantly worse on the held-out rows
 (Benjamini–Hochberg across the reported patterns).
 """
 
@@ -33,16 +53,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from toolkit._result import Result
-from toolkit._validation import RANDOM_STATE, STR_LIST, Interval, validate_params
-from toolkit.analysis._pattern_search import LatticeSearch, search_lattice
+from toolkit._validation import RANDOM_STATE, STR_LIST, Interval, Options, validate_params
+from toolkit.analysis._pattern_atoms import ColumnAtoms, column_atoms
+from toolkit.analysis._pattern_scores import (
+    RANK_BY,
+    detectable_support,
+    excess_errors,
+    n_conjunctions,
+    pattern_scores,
+)
+from toolkit.analysis._pattern_search import (
+    SearchSettings,
+    TopPatterns,
+    drop_explained,
+    search_patterns,
+)
 from toolkit.analysis._stats import benjamini_hochberg, wilson_interval, worse_than_rest_p_values
-from toolkit.analysis.binning import ColumnBins, bin_column
 from toolkit.analysis.conditions import Pattern
 from toolkit.data import Predictions
 from toolkit.exceptions import ColumnNotFoundError, ValidationError
@@ -60,7 +91,9 @@ PATTERN_COLUMNS = [
     "ci_high",
     "lift",
     "share_of_errors",
+    "excess_pp",
     "gain_pp",
+    "cumulative_excess_pp",
     "cumulative_gain_pp",
     "p_value",
     "q_value",
@@ -75,32 +108,39 @@ PATTERN_COLUMNS = [
 _NEAR_DUPLICATE_JACCARD = 0.8
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class ErrorPatterns(Result):
     """The patterns of :func:`find_error_patterns` (``table``, best first) and the search.
 
     Attributes
     ----------
     table : DataFrame
-        One row per pattern, best first: ``pattern`` (readable conjunction),
-        ``conditions`` (a :class:`~toolkit.analysis.conditions.Pattern`, whose JSON
-        form is the list of ``{"column", "op", "value"}``), ``n_conditions``, then on
-        all rows ``n``, ``errors``, ``error_rate``, ``ci_low``, ``ci_high`` (Wilson
-        95%), ``lift`` (error rate / overall error rate), ``share_of_errors``,
-        ``gain_pp`` (errors / all rows × 100), ``cumulative_gain_pp`` (errors of this
-        and the patterns above, each counted once, / all rows × 100); the search
-        part's ``p_value`` and ``q_value``; the held-out part's ``holdout_n``,
-        ``holdout_error_rate``, ``holdout_q_value`` and ``confirmed``; for regression
-        ``mae`` (mean absolute error in the pattern).
+        One row per pattern, best first by ``rank_by`` on all rows: ``pattern``
+        (readable conjunction), ``conditions`` (a
+        :class:`~toolkit.analysis.conditions.Pattern`, whose JSON form is the list of
+        ``{"column", "op", "value"}``), ``n_conditions``, then on all rows ``n``,
+        ``errors``, ``error_rate``, ``ci_low``, ``ci_high`` (Wilson 95%; ``ci_low`` is the
+        severity), ``lift`` (error rate / overall error rate), ``share_of_errors``,
+        ``excess_pp`` ((errors − n × error rate of the rows outside the pattern) / all
+        rows × 100), ``gain_pp`` (errors / all rows × 100), ``cumulative_excess_pp`` and
+        ``cumulative_gain_pp`` (the same for the rows of this pattern and those above it
+        together, each error counted once; the excess of the union can fall when a
+        pattern adds rows at a lower error rate); the search part's ``p_value`` and
+        ``q_value`` (Bonferroni over ``n_candidates``); the held-out part's
+        ``holdout_n``, ``holdout_error_rate``, ``holdout_q_value`` and ``confirmed``;
+        for regression ``mae`` (mean absolute error in the pattern).
+    rank_by : str
+        The order of the table: ``"severity"``, ``"excess"`` or ``"errors"``.
+    n_candidates : int
+        Conjunctions of atoms the search could count (the Bonferroni factor).
     n_tested : int
-        Conjunctions counted and tested in the search rows.
-    n_significant : int
-        Of them, those with ``q_value < alpha`` and the minimum lift.
+        Conjunctions counted with at least ``min_support`` rows (the pruned search skips
+        branches that cannot enter the pool).
     n_kept : int
-        Of those, the ones left after the parent/child pruning (before ``top`` and the
-        near-duplicate filter).
+        Eligible patterns of the pool left after dropping those a refinement explains
+        (before ``top`` and the near-duplicate filter).
     min_support : int
-        Smallest pattern searched, in search rows.
+        Smallest pattern searched, in search rows (derived from power by default).
     n_search : int
         Rows of the search part.
     n : int
@@ -117,17 +157,18 @@ class ErrorPatterns(Result):
     >>> wrong = [i % 100 < (60 if i < 100 else 10) for i in range(300)]
     >>> p = tk.Predictions([0] * 300, [int(w) for w in wrong], features={"color": color})
     >>> result = find_error_patterns(p, holdout=0)
-    >>> result.table[["pattern", "n", "errors", "gain_pp"]]
-           pattern    n  errors  gain_pp
-    0  color = red  100      60     20.0
+    >>> result.table[["pattern", "n", "errors", "ci_low", "excess_pp", "gain_pp"]].round(3)
+           pattern    n  errors  ci_low  excess_pp  gain_pp
+    0  color = red  100      60   0.502     16.667     20.0
     >>> result.patterns[0].to_dict()
     [{'column': 'color', 'op': '==', 'value': 'red'}]
-    >>> int(result.mask(0, p.features).sum()), result.n_tested
-    (100, 3)
+    >>> int(result.mask(0, p.features).sum()), result.n_tested, result.min_support
+    (100, 3, 10)
     """
 
+    rank_by: str
+    n_candidates: int
     n_tested: int
-    n_significant: int
     n_kept: int
     min_support: int
     n_search: int
@@ -155,6 +196,7 @@ _PARAMS = {
         Interval(Real, 0, 1, closed="neither"),
         None,
     ],
+    "rank_by": [Options(RANK_BY)],
     "bins": [Interval(Integral, 2, None)],
     "alpha": [Interval(Real, 0, 1, closed="neither")],
     "top": [Interval(Integral, 1, None)],
@@ -173,6 +215,7 @@ def find_error_patterns(
     columns: Sequence[str] | None = None,
     max_conditions: int = 3,
     min_support: int | float | None = None,
+    rank_by: str = "severity",
     bins: int = 5,
     alpha: float = 0.05,
     top: int = 20,
@@ -182,11 +225,12 @@ def find_error_patterns(
     min_improvement: float = 1.2,
     max_categories: int = 50,
 ) -> ErrorPatterns:
-    """Find the conjunctions of feature conditions that hold the most errors.
+    """Find the conjunctions of feature conditions where the model fails most.
 
-    An exact search of every conjunction of up to ``max_conditions`` conditions on a
-    search part of the rows, tested and corrected for multiple testing, pruned, then
-    confirmed on the held-out rows: the module docstring has the method.
+    A pruned search for the best conjunctions of up to ``max_conditions`` conditions
+    on a search part of the rows, tested and corrected for multiple testing, then
+    confirmed on the held-out rows: the module docstring has the method and the
+    formulas.
 
     Parameters
     ----------
@@ -197,12 +241,20 @@ def find_error_patterns(
     max_conditions : int, default=3
     min_support : int or float, default=None
         Smallest pattern, in search rows (an int) or as a fraction of them (a float in
-        (0, 1)). Default: 1% of the search rows, at least 5.
+        (0, 1)). Default: the smallest pattern in which an error rate half-way from the
+        overall one ``p`` to 100% could reach the search's significance,
+        ``max(10, ⌈4 z² p / (1 - p)⌉)`` with ``z = Φ⁻¹(1 - alpha / n_candidates)`` (see
+        the module docstring).
+    rank_by : {"severity", "excess", "errors"}, default="severity"
+        The order of the patterns: the Wilson lower bound of the error rate
+        (``ci_low``), the errors above the rest's rate (``excess_pp``) or all the errors
+        (``gain_pp``). The cumulative columns follow it.
     bins : int, default=5
-        Quantile bins per numeric column (see :mod:`toolkit.analysis.binning`).
+        Quantile bins per numeric column with more than 20 distinct values (see
+        :mod:`toolkit.analysis.binning`).
     alpha : float in (0, 1), default=0.05
-        False discovery rate of the search, level of the parent/child tests and of the
-        confirmation.
+        Level of the search (Bonferroni), of the parent/child tests and of the
+        confirmation (false discovery rate).
     top : int, default=20
         Number of patterns returned.
     holdout : float in [0, 1), default=0.5
@@ -221,29 +273,32 @@ def find_error_patterns(
         The patterns, best first (the table's columns are listed on the class).
     """
     columns = _pattern_columns(p, columns)
-    binned = [
-        bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
+    atoms = [
+        column_atoms(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
     ]
     search = _split(p.errors, holdout, random_state)
-    n_search = int(search.sum())
-    support = _min_support(min_support, n_search)
-    codes = np.column_stack([b.codes for b in binned]).astype(np.int64)
-    found = search_lattice(
-        codes[search],
-        p.errors[search],
-        np.array([b.n_bins for b in binned], dtype=np.int64),
-        depth=min(max_conditions, len(columns)),
-        support=support,
+    n_search, e_search = int(search.sum()), int(p.errors[search].sum())
+    depth = min(max_conditions, len(columns))
+    n_candidates = n_conjunctions([a.n_atoms for a in atoms], depth)
+    settings = SearchSettings(
+        depth=depth,
+        support=_min_support(min_support, n_search, e_search, n_candidates, alpha),
+        k=max(5 * top, 50),
+        rank_by=rank_by,
         alpha=alpha,
+        n_candidates=n_candidates,
         min_lift=min_lift,
         min_improvement=min_improvement,
     )
+    found = search_patterns(atoms, search, p.errors[search], settings)
+    found_kept = found.take(drop_explained(found, (e_search, n_search), alpha))
     return ErrorPatterns(
-        _pattern_table(p, binned, codes, search, found, top, alpha),
+        _pattern_table(p, atoms, search, found_kept, settings, top),
+        rank_by=rank_by,
+        n_candidates=n_candidates,
         n_tested=found.n_tested,
-        n_significant=found.n_significant,
-        n_kept=len(found.kept),
-        min_support=support,
+        n_kept=len(found_kept),
+        min_support=settings.support,
         n_search=n_search,
         n=p.n,
         overall_error_rate=float(p.errors.mean()),
@@ -265,10 +320,13 @@ def _pattern_columns(p: Predictions, columns: Sequence[str] | None) -> list[str]
     return columns
 
 
-def _min_support(min_support: int | float | None, n_search: int) -> int:
-    """Rows of the smallest pattern: an int as given, a fraction of the search rows."""
+def _min_support(
+    min_support: int | float | None, n_search: int, e_search: int, n_candidates: int, alpha: float
+) -> int:
+    """Rows of the smallest pattern: from power by default, an int as given, a fraction
+    of the search rows."""
     if min_support is None:
-        return max(5, math.ceil(0.01 * n_search))
+        return detectable_support(n_search, e_search, n_candidates, alpha)
     if isinstance(min_support, Integral):
         return int(min_support)
     return max(1, math.ceil(min_support * n_search))
@@ -287,19 +345,41 @@ def _split(errors: np.ndarray, holdout: float, random_state: int | None) -> np.n
     return search
 
 
+def _rows(atoms: list[ColumnAtoms], items: list[tuple[int, int]]) -> np.ndarray:
+    """The rows (of all rows) in the conjunction of ``items`` (column, atom)."""
+    mask = atoms[items[0][0]].rows(items[0][1])
+    for j, a in items[1:]:
+        mask = mask & atoms[j].rows(a)
+    return mask
+
+
 def _pattern_table(
     p: Predictions,
-    binned: list[ColumnBins],
-    codes: np.ndarray,
+    atoms: list[ColumnAtoms],
     search: np.ndarray,
-    found: LatticeSearch,
+    found: TopPatterns,
+    settings: SearchSettings,
     top: int,
-    alpha: float,
 ) -> pd.DataFrame:
     """The reported patterns (best first, near-duplicates skipped) and their columns."""
-    shown = _shown_patterns(p.errors, codes, found, top)
-    rows = [_pattern_row(p.errors, ~search, binned, found, key, mask) for key, mask in shown]
-    masks = [mask for _, mask in shown]
+    shown = _shown_patterns(p.errors, atoms, found, settings.rank_by, top)
+    hold = ~search
+    rows = []
+    for i, mask in shown:
+        pattern = Pattern(tuple(atoms[j].conditions[a] for j, a in found.items(i)))
+        rows.append(
+            {
+                "pattern": pattern.label,
+                "conditions": pattern,
+                "n_conditions": len(pattern),
+                "n": int(mask.sum()),
+                "errors": int(p.errors[mask].sum()),
+                "p_value": float(found.p_values[i]),
+                "q_value": min(1.0, float(found.p_values[i]) * settings.n_candidates),
+                "holdout_n": int((mask & hold).sum()),
+                "holdout_errors": int((mask & hold & p.errors).sum()),
+            }
+        )
     table = pd.DataFrame(rows, columns=[*PATTERN_COLUMNS, "holdout_errors"])
     if not rows:
         table = table.drop(columns="holdout_errors")
@@ -308,8 +388,9 @@ def _pattern_table(
         if not p.is_classification:
             table["mae"] = pd.Series(dtype=float)
         return table
+    masks = [mask for _, mask in shown]
     _add_rates(table, p.errors, masks)
-    _add_confirmation(table, p.errors, ~search, alpha)
+    _add_confirmation(table, p.errors, hold, settings.alpha)
     table = table.drop(columns="holdout_errors")
     if not p.is_classification:
         abs_err = np.abs(p.y_pred - p.y_true)
@@ -318,63 +399,34 @@ def _pattern_table(
 
 
 def _shown_patterns(
-    errors: np.ndarray, codes: np.ndarray, found: LatticeSearch, top: int
-) -> list[tuple[tuple[int, int], np.ndarray]]:
-    """Up to ``top`` kept patterns with their row masks, by errors on all rows.
-
-    A pool of the best candidates (by errors in the search part) is re-ranked on all
-    rows; a pattern with nearly the same rows as one ranked above it is skipped.
+    errors: np.ndarray, atoms: list[ColumnAtoms], found: TopPatterns, rank_by: str, top: int
+) -> list[tuple[int, np.ndarray]]:
+    """Up to ``top`` patterns of ``found`` with their row masks, by ``rank_by`` on all rows
+    (ties in the search's order); a pattern with nearly the same rows as one ranked above
+    it is skipped. Masks are rebuilt rather than held, so memory stays at ``top`` masks.
     """
-    cand = found.cand
-    pool = []
-    for level, pos in found.kept[: max(5 * top, 50)]:
-        mask = np.ones(codes.shape[0], dtype=bool)
-        for j, b in cand.items((level, pos)):
-            mask &= codes[:, j] == b
-        pool.append((-int(errors[mask].sum()), level, int(mask.sum()), (level, pos), mask))
-    pool.sort(key=lambda t: t[:3])
-    shown: list[tuple[tuple[int, int], np.ndarray]] = []
-    sizes: list[int] = []
-    for _, _, n_mask, key, mask in pool:
+    n = np.zeros(len(found), dtype=np.int64)
+    e = np.zeros(len(found), dtype=np.int64)
+    for i in range(len(found)):
+        mask = _rows(atoms, found.items(i))
+        n[i], e[i] = int(mask.sum()), int(errors[mask].sum())
+    scores = pattern_scores(rank_by, e, n, int(errors.sum()), errors.shape[0])
+    shown: list[tuple[int, np.ndarray]] = []
+    for i in np.lexsort((np.arange(len(found)), -scores)):
+        mask = _rows(atoms, found.items(int(i)))
         if any(
-            (mask & other).sum()
-            >= _NEAR_DUPLICATE_JACCARD * (n_mask + n_other - (mask & other).sum())
-            for (_, other), n_other in zip(shown, sizes)
+            (mask & other).sum() >= _NEAR_DUPLICATE_JACCARD * (mask | other).sum()
+            for _, other in shown
         ):  # (nearly) the same rows as a pattern ranked above, e.g. education_num = 13
             continue
-        shown.append((key, mask))
-        sizes.append(n_mask)
+        shown.append((int(i), mask))
         if len(shown) == top:
             break
     return shown
 
 
-def _pattern_row(
-    errors: np.ndarray,
-    hold: np.ndarray,
-    binned: list[ColumnBins],
-    found: LatticeSearch,
-    key: tuple[int, int],
-    mask: np.ndarray,
-) -> dict[str, Any]:
-    level, pos = key
-    pattern = Pattern(tuple(binned[j].conditions[b] for j, b in found.cand.items(key)))
-    flat = found.offsets[level] + pos
-    return {
-        "pattern": pattern.label,
-        "conditions": pattern,
-        "n_conditions": level + 1,
-        "n": int(mask.sum()),
-        "errors": int(errors[mask].sum()),
-        "p_value": float(found.p_values[flat]),
-        "q_value": float(found.q_values[flat]),
-        "holdout_n": int((mask & hold).sum()),
-        "holdout_errors": int((mask & hold & errors).sum()),
-    }
-
-
 def _add_rates(table: pd.DataFrame, errors: np.ndarray, masks: list[np.ndarray]) -> None:
-    """Error rate, interval, lift and gains of each pattern on all rows (in place)."""
+    """Error rate, interval, lift, excess and gains of each pattern on all rows (in place)."""
     n_all, e_all = errors.shape[0], int(errors.sum())
     overall = e_all / n_all
     n = table["n"].to_numpy()
@@ -383,13 +435,17 @@ def _add_rates(table: pd.DataFrame, errors: np.ndarray, masks: list[np.ndarray])
     table["ci_low"], table["ci_high"] = wilson_interval(e, n)
     table["lift"] = table["error_rate"] / overall if overall > 0 else np.nan
     table["share_of_errors"] = e / e_all if e_all else np.nan
+    table["excess_pp"] = excess_errors(e, n, e_all, n_all) / n_all * 100.0
     table["gain_pp"] = e / n_all * 100.0
     covered = np.zeros(n_all, dtype=bool)
-    cumulative = []
+    cum_n, cum_e = [], []
     for mask in masks:
-        covered |= mask & errors
-        cumulative.append(covered.sum() / n_all * 100.0)
-    table["cumulative_gain_pp"] = cumulative
+        covered |= mask
+        cum_n.append(int(covered.sum()))
+        cum_e.append(int(errors[covered].sum()))
+    cum_excess = excess_errors(np.array(cum_e), np.array(cum_n), e_all, n_all)
+    table["cumulative_excess_pp"] = cum_excess / n_all * 100.0
+    table["cumulative_gain_pp"] = np.array(cum_e) / n_all * 100.0
 
 
 def _add_confirmation(

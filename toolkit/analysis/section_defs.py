@@ -190,20 +190,33 @@ def _run_patterns(ctx: Context) -> Any:
 
 ERROR_PATTERNS = Section(
     name="error_patterns",
-    title="Error patterns, ranked by points of error",
+    title="Error patterns, most severe first",
     message="error patterns (lattice search)",
     applies=_needs_features,
     run=_run_patterns,
     anchor="patterns",
     nav=(("patterns", "Error patterns"),),
+    note=(
+        "Severity is the 95% lower bound of a pattern's error rate: severe and well "
+        "supported first. Excess (pp): the points the overall error rate falls if the "
+        "pattern did as well as the rest of the data; gain (pp): if every error in it "
+        "were fixed (the upper bound). q: Bonferroni over every conjunction the search "
+        "could test."
+    ),
     tables=(
         Table(
             "t-patterns",
             _table("error_patterns"),
             [
                 ("pattern", "pattern", "text"),
-                *GROUP_COLUMNS,
-                ("cumulative_gain_pp", "cumulative (pp)", "pp"),
+                *GROUP_COLUMNS[:3],
+                ("ci_low", "95% CI low", "pct"),
+                ("ci_high", "95% CI high", "pct"),
+                ("lift", "lift", "num"),
+                ("excess_pp", "excess (pp)", "pp"),
+                ("cumulative_excess_pp", "cumulative excess (pp)", "pp"),
+                ("gain_pp", "gain (pp)", "pp"),
+                ("share_of_errors", "share of errors", "pct"),
                 ("q_value", "q", "p"),
                 ("holdout_error_rate", "held-out error rate", "pct"),
                 ("confirmed", "confirmed", "text"),

@@ -42,7 +42,7 @@ SLICE_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class SliceMetrics(Result):
     """The table of :func:`slice_metrics` (one row per slice) and what it was measured on.
 

@@ -48,18 +48,20 @@ def _confusion(m: Any) -> dict[str, Any] | None:
 
 
 def _patterns(result: Any, d: Any, limit: int = 20) -> dict[str, Any]:
+    """Bars in rank order: the excess points (dark) within the gain (light, the upper
+    bound if every error in the pattern were fixed)."""
     patterns = result.table
-    if not len(patterns):
+    if not len(patterns) or "excess_pp" not in patterns:
         return {"bars": []}
     top = patterns.head(limit)
-    scale = max(float(top["cumulative_gain_pp"].max()), 1e-9)
+    scale = max(float(top["gain_pp"].max()), 1e-9)
     bars = [
         {
             "pattern": str(row["pattern"]),
+            "excess": f"{row['excess_pp']:.2f}",
             "gain": f"{row['gain_pp']:.2f}",
-            "cumulative": f"{row['cumulative_gain_pp']:.2f}",
-            "width": round(100 * float(row["gain_pp"]) / scale, 2),
-            "cum_width": round(100 * float(row["cumulative_gain_pp"]) / scale, 2),
+            "width": round(100 * max(float(row["excess_pp"]), 0.0) / scale, 2),
+            "gain_width": round(100 * float(row["gain_pp"]) / scale, 2),
         }
         for _, row in top.iterrows()
     ]
