@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
+import inspect
 import json
 import logging
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import pytest
 
 pytest.importorskip("mlflow")
 
+import mlflow
 from mlflow import MlflowClient
 
 from toolkit.data import Predictions
@@ -33,18 +37,24 @@ from toolkit.exceptions import (
     ToolkitTypeError,
     ValidationError,
 )
-from toolkit.tracking import _store, spool
-from toolkit.tracking.attach import check_run, log_to_run
+from toolkit.tracking import _capture, _records, _store, spool
+from toolkit.tracking._run import CONFLICTS_TAG
+from toolkit.tracking.attach import RunEnvironment, check_run, log_to_run, run_environment
 from toolkit.tracking.commands import register
 from toolkit.tracking.compare import (
-    RunComparison,
     compare_runs,
     list_runs,
     load_predictions,
     mark_stale_runs,
 )
-from toolkit.tracking.errors import RunNotFoundError
-from toolkit.tracking.run import Run, flatten, track, tracked
+from toolkit.tracking.errors import (
+    RecordNotFoundError,
+    RunEndedError,
+    RunNotFoundError,
+    StoreNotFoundError,
+    TrackingError,
+)
+from toolkit.tracking.run import Run, RunTerminated, flatten, track, tracked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def template_db(tmp_path_factory):
     """A migrated empty store, made once: migrating a new SQLite file takes seconds."""
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    _store.get_client(f"sqlite:///{path}")
+    _store.get_client(f"sqlite:///{path}", create=True)
     return path
 
 
@@ -63,6 +73,7 @@ def uri(tmp_path, monkeypatch, template_db):
     import sqlite3
 
     monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where store locks go
     path = tmp_path / "store" / "mlflow.db"
     path.parent.mkdir()
     with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
@@ -119,13 +130,16 @@ def test_resolve_tracking_uri_rejects_memory_store():
         _store.resolve_tracking_uri("sqlite:///:memory:")
 
 
-def test_fresh_store_is_created_in_wal_mode_with_a_lock_file(tmp_path):
+def test_fresh_store_is_created_in_wal_mode_with_its_lock_outside_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
     with track("fresh", tracking_uri=uri) as run:
         pass
     assert client_for(uri).get_run(run.run_id).info.status == "FINISHED"
     path = _store.sqlite_path(uri)
-    assert path.with_name("mlflow.db.lock").exists()
+    lock = _store.lock_path(path)
+    assert lock.exists() and lock.parent == tmp_path / "cache" / "toolkit" / "locks"
+    assert sorted(p.name for p in path.parent.iterdir() if p.suffix == ".lock") == []
     import sqlite3
 
     with sqlite3.connect(path) as con:
@@ -171,10 +185,12 @@ def test_track_records_params_metrics_and_environment(uri, tmp_path):
     assert tags["toolkit.platform"]
     assert tags["toolkit.seed"] == "7"
     assert tags["toolkit.pid"] == str(os.getpid())
-    paths = artifact_paths(uri, run.run_id)
-    assert "environment/packages.txt" in paths and "environment/environment.json" in paths
-    packages = artifact_text(uri, run.run_id, "environment/packages.txt", tmp_path)
-    assert any(line.lower().startswith("mlflow==") for line in packages.splitlines())
+    own = [path for path in artifact_paths(uri, run.run_id) if not path.startswith("git/")]
+    assert own == ["logs/output.log"]  # the environment is shared, not copied per run
+    env = run_environment(run.run_id, tracking_uri=uri)
+    assert env.packages["mlflow"] == mlflow.__version__
+    assert env.environment["python"] == tags["toolkit.python"]
+    assert env.environment["argv"] == sys.argv and env.environment["pid"] == os.getpid()
     log = artifact_text(uri, run.run_id, "logs/output.log", tmp_path)
     assert "hello from stdout" in log and "hello from stderr" in log
 
@@ -305,11 +321,71 @@ def test_bad_names_and_types_are_refused(uri):
             run.set_tag("big", "z" * 8001)
 
 
-def test_logging_after_the_run_ended_is_an_error(uri):
-    with track("ended") as run:
-        pass
-    with pytest.raises(ToolkitError, match="has ended"):
-        run.log_metric("late", 1.0)
+#: Every public method of a run: each one adds to the run, so each must refuse an ended
+#: run (read from the class, so a new method cannot be missed).
+RUN_METHODS = sorted(
+    name for name, _ in inspect.getmembers(Run, inspect.isfunction) if not name.startswith("_")
+)
+ENDINGS = {
+    "after the block": "FINISHED",
+    "after a failure": "FAILED",
+    "after a kill": "KILLED",
+    "after close()": "FINISHED",
+}
+
+
+def _ended_run(ending: str) -> Run:
+    if ending == "after the block":
+        with track("ended") as run:
+            run.log_metric("m", 1.0)
+    elif ending == "after a failure":
+        with pytest.raises(ZeroDivisionError):
+            with track("ended") as run:
+                1 / 0  # noqa: B018
+    elif ending == "after a kill":  # what the SIGTERM handler raises in the main thread
+        with pytest.raises(RunTerminated):
+            with track("ended") as run:
+                raise RunTerminated(signal.SIGTERM)
+    else:
+        with track("ended") as run:
+            run.close()
+            assert run.closed
+    return run
+
+
+def test_the_run_methods_are_the_logging_methods():
+    assert {"log_text", "log_dict", "log_metric", "log_params", "set_tags", "log_artifact"} <= set(
+        RUN_METHODS
+    )
+    assert {"log_model", "log_dataset", "log_predictions", "log_diagnosis"} <= set(RUN_METHODS)
+    assert {"staging_path", "flush", "close", "log_cv_scores"} <= set(RUN_METHODS)
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+@pytest.mark.parametrize("method", RUN_METHODS)
+def test_every_method_of_an_ended_run_raises_the_same_error(uri, method, ending):
+    run = _ended_run(ending)
+    assert client_for(uri).get_run(run.run_id).info.status == ENDINGS[ending]
+    with pytest.raises(RunEndedError, match=rf"^Run\.{method}: run {run.run_id} has ended"):
+        getattr(run, method)()  # refused before its arguments are looked at
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_files_logged_after_the_end_are_refused_not_dropped(uri, ending, tmp_path):
+    run = _ended_run(ending)
+    before = artifact_paths(uri, run.run_id)
+    (tmp_path / "f.txt").write_text("x")
+    calls = [
+        lambda: run.log_text("late", "late.txt"),
+        lambda: run.log_dict({"a": 1}, "late.json"),
+        lambda: run.log_artifact(tmp_path / "f.txt"),
+        lambda: run.log_metric("late", 1.0),
+    ]
+    for call in calls:
+        with pytest.raises(RunEndedError, match="nothing more can be logged") as info:
+            call()
+        assert isinstance(info.value, ToolkitError)
+    assert artifact_paths(uri, run.run_id) == before
 
 
 def test_run_closed_inside_the_block_keeps_its_status_and_the_block_still_cleans_up(uri):
@@ -317,7 +393,7 @@ def test_run_closed_inside_the_block_keeps_its_status_and_the_block_still_cleans
     with track("closed-early") as run:
         run.log_metric("m", 1.0)
         run.close("KILLED")
-        with pytest.raises(ToolkitError, match="has ended"):
+        with pytest.raises(RunEndedError, match=r"^Run\.close: run \w+ has ended \(KILLED\)"):
             run.close("FINISHED")
     assert sys.stdout is stdout  # console capture ended with the block
     data = client_for(uri).get_run(run.run_id)
@@ -424,6 +500,8 @@ def test_sigkill_leaves_running_until_marked_stale(uri):
     proc.kill()
     proc.wait(timeout=60)
     assert client_for(uri).get_run(run_id).info.status == "RUNNING"
+    # the run was created pointing to its environment: a killed process keeps it
+    assert run_environment(run_id, tracking_uri=uri).packages["mlflow"] == mlflow.__version__
     assert mark_stale_runs("signals", tracking_uri=uri) == [run_id]
     data = client_for(uri).get_run(run_id)
     assert data.info.status == "FAILED"
@@ -460,17 +538,25 @@ def test_stale_by_heartbeat_age(uri):
 def test_heartbeat_refreshes_tag_and_flushes_buffer(uri, monkeypatch):
     monkeypatch.setenv("TOOLKIT_HEARTBEAT_S", "0.2")
     client = client_for(uri)
-    with track("heartbeat") as run:
+    with track("heartbeat") as outer, track("heartbeat", nested=True) as run:
+        beating = [t for t in threading.enumerate() if t.name == "toolkit-heartbeat"]
+        assert len(beating) == 1  # one thread beats for every open run
         first = int(client.get_run(run.run_id).data.tags["toolkit.heartbeat"])
+        first_outer = int(client.get_run(outer.run_id).data.tags["toolkit.heartbeat"])
         run.log_metric("progress", 0.5)
         deadline = time.time() + 20
         while time.time() < deadline:
             data = client.get_run(run.run_id).data
-            if int(data.tags["toolkit.heartbeat"]) > first and "progress" in data.metrics:
+            beat_outer = int(client.get_run(outer.run_id).data.tags["toolkit.heartbeat"])
+            if (
+                int(data.tags["toolkit.heartbeat"]) > first
+                and beat_outer > first_outer
+                and "progress" in data.metrics
+            ):
                 break
             time.sleep(0.1)
         else:
-            pytest.fail("heartbeat did not refresh the tag and send the buffered metric")
+            pytest.fail("heartbeat did not refresh the tags and send the buffered metric")
         assert data.tags["toolkit.heartbeat_interval_s"] == "0.2"
 
 
@@ -607,6 +693,7 @@ def test_log_model_falls_back_to_cloudpickle_and_says_so(uri, tmp_path):
 
 
 # ---------------------------------------------------------------------------- runs, compare, CLI
+# (what compare reports and how it gates: tests/test_compare.py)
 def test_list_runs_and_cli(uri, capsys):
     with track("listing", run_name="one") as a:
         a.log_metric("accuracy", 0.7)
@@ -623,68 +710,6 @@ def test_list_runs_and_cli(uri, capsys):
     assert code == 0 and a.run_id in out and "FAILED" in out and "marked 0 stale" in out
     code, message = cli(["runs", "--experiment", "nope"])
     assert code == 1 and message == "experiment 'nope' does not exist"
-
-
-def test_compare_runs_params_metrics_and_slices(uri, capsys):
-    with track("cmp", params={"C": 1.0, "same": 1}) as a:
-        pa = _predictions(0.1, seed=1)
-        a.log_metric("accuracy", float(1 - pa.errors.mean()))
-        a.log_predictions(pa)
-    with track("cmp", params={"C": 0.1, "same": 1}) as b:
-        pb = _predictions(0.4, seed=1)  # much worse on Female
-        b.log_metric("accuracy", float(1 - pb.errors.mean()))
-        b.log_predictions(pb)
-    result = compare_runs(a.run_id, b.run_id, tracking_uri=uri, slices=["sex"])
-    assert isinstance(result, RunComparison)
-    assert (result.run_a, result.run_b) == (a.run_id, b.run_id)
-    table = result.table
-    assert list(table.columns) == ["kind", "name", "a", "b", "delta", "n_a", "n_b"]
-    assert not table.attrs
-    params = table[table["kind"] == "param"]
-    assert params[["name", "a", "b"]].values.tolist() == [["C", "1.0", "0.1"]]
-    female = table[(table["kind"] == "slice") & (table["name"] == "sex = Female")].iloc[0]
-    rate_a = pa.errors[pa.feature("sex").to_numpy() == "Female"].mean()
-    rate_b = pb.errors[pb.feature("sex").to_numpy() == "Female"].mean()
-    assert female["a"] == pytest.approx(rate_a) and female["b"] == pytest.approx(rate_b)
-    assert female["delta"] == pytest.approx((rate_b - rate_a) * 100)
-    assert female["n_a"] == female["n_b"] == (pa.feature("sex").to_numpy() == "Female").sum()
-    acc = table[(table["kind"] == "metric") & (table["name"] == "accuracy")].iloc[0]
-    assert acc["delta"] == pytest.approx(acc["b"] - acc["a"])
-
-    gap = female["delta"]
-    code, _ = cli(["compare", a.run_id, b.run_id, "--slices", "sex", "--max-regression", "5"])
-    assert code == 1 and gap > 5
-    assert "sex = Female" in capsys.readouterr().err
-    code, _ = cli(["compare", a.run_id, b.run_id, "--max-regression", str(gap + 1)])
-    assert code == 0
-    code, _ = cli(["compare", b.run_id, a.run_id, "--slices", "sex", "--max-regression", "0"])
-    assert code == 1 or code == 0  # Male may move a little either way
-    code, message = cli(["compare", a.run_id, "0" * 32])
-    assert code == 1 and "not found" in message
-
-
-def test_compare_gate_skips_slices_too_small_to_judge(uri, capsys):
-    rng = np.random.default_rng(5)
-    n = 600
-    group = np.where(np.arange(n) < 8, "rare", "common")
-    y = rng.integers(0, 2, n)
-    features = pd.DataFrame({"group": group})
-    runs = []
-    for wrong_rare in (0, 4):  # run B gets 4 of the 8 rare rows wrong: +50 points
-        pred = y.copy()
-        pred[:wrong_rare] = 1 - pred[:wrong_rare]
-        with track("cmp-small") as run:
-            run.log_predictions(Predictions(y, pred, features=features))
-        runs.append(run.run_id)
-    argv = ["compare", *runs, "--slices", "group", "--max-regression", "5"]
-    code, _ = cli(argv)  # default: slices under 30 rows are not gated
-    assert code == 0
-    assert "1 slice(s) under 30 rows not gated" in capsys.readouterr().out
-    code, _ = cli([*argv, "--min-slice-rows", "8"])
-    assert code == 1
-    assert "group = rare +50.00 pp" in capsys.readouterr().err
-    code, message = cli([*argv, "--min-slice-rows", "0"])
-    assert code == 1 and "--min-slice-rows must be >= 1, got 0" in message
 
 
 def test_compare_gate_needs_predictions(uri):
@@ -707,44 +732,6 @@ def test_importing_the_cli_commands_loads_no_mlflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "False False"
-
-
-def test_compare_runs_result_fields_and_json(uri):
-    with track("cmp-json", params={"C": 1.0}) as a:
-        a.log_metric("accuracy", 0.75)
-    with track("cmp-json", params={"C": 0.5}) as b:
-        b.log_metric("accuracy", 0.8)
-    result = compare_runs(a.run_id, b.run_id, tracking_uri=uri)
-    assert result.meta == {"run_a": a.run_id, "run_b": b.run_id}
-    assert len(result) == len(result.table) == 3  # param C, metrics accuracy and duration_s
-    data = json.loads(json.dumps(result.to_dict()))
-    assert (data["run_a"], data["run_b"]) == (a.run_id, b.run_id)
-    accuracy = next(row for row in data["table"] if row["name"] == "accuracy")
-    assert accuracy == {
-        "kind": "metric",
-        "name": "accuracy",
-        "a": 0.75,
-        "b": 0.8,
-        "delta": pytest.approx(0.05),
-        "n_a": None,
-        "n_b": None,
-    }
-    assert [row["name"] for row in data["table"] if row["kind"] == "param"] == ["C"]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        result.run_a = "other"
-
-
-# ---------------------------------------------------------------------------- attach
-def test_log_to_run_adds_to_a_finished_run_and_keeps_its_status(uri, tmp_path):
-    with track("attach") as run:
-        run.log_metric("accuracy", 0.5)
-    p = _predictions(0.2)
-    written = log_to_run(run.run_id, predictions=p, tracking_uri=uri)
-    assert written == ["predictions/predictions.json", "predictions/predictions.parquet"]
-    data = client_for(uri).get_run(run.run_id)
-    assert data.info.status == "FINISHED"
-    assert data.data.tags["toolkit.predictions.predictions"] == "predictions/predictions.parquet"
-    np.testing.assert_array_equal(load_predictions(run.run_id, tracking_uri=uri).errors, p.errors)
 
 
 def test_log_to_run_adds_nothing_when_logging_fails(uri):
@@ -788,6 +775,10 @@ def test_run_goes_to_the_spool_when_creating_it_on_the_server_fails(
     assert data.info.status == "FINISHED"
     assert data.data.tags[spool.TARGET_TAG] == target
     assert data.data.params == {"a": "1"} and data.data.metrics["m"] == 1.0
+    # a spooled run carries its own environment record: sync copies it with the run
+    assert _records.LOCATION_TAG not in data.data.tags
+    env = run_environment(run.run_id, tracking_uri=run.tracking_uri)
+    assert env.source.endswith("/environment") and env.digest == data.data.tags[_records.DIGEST_TAG]
 
 
 @contextlib.contextmanager
@@ -846,3 +837,271 @@ def test_tracking_imports_without_fcntl():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+# ---------------------------------------------------------------------------- the store's files
+def _repo_with_gitignore(path: Path) -> Path:
+    path.mkdir()
+    _git(path, "init", "-q", "-b", "main")
+    shutil.copy(ROOT / ".gitignore", path / ".gitignore")
+    (path / "train.py").write_text("x = 1\n")
+    _git(path, "add", ".gitignore", "train.py")
+    _git(path, "commit", "-q", "-m", "first")
+    return path
+
+
+def test_store_inside_a_fresh_repository_is_no_change_and_leaves_no_litter(tmp_path, monkeypatch):
+    repo = _repo_with_gitignore(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default: ./mlflow.db
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
+    runs = []
+    for _ in range(2):
+        _capture.git_state.cache_clear()  # as a new process would: the store exists now
+        with track("litter") as run:
+            print("some output")
+        runs.append(run)
+        # the clients are still open: the WAL and shared-memory files exist
+        assert _git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (repo / "mlflow.db").exists() and (repo / "mlruns").is_dir()
+    assert not list(repo.glob("*.lock"))
+    client = client_for(runs[0].tracking_uri)
+    for run in runs:
+        assert client.get_run(run.run_id).data.tags["toolkit.git.dirty"] == "false"
+        assert not [p for p in artifact_paths(run.tracking_uri, run.run_id) if "git/" in p]
+    _store.forget_client(runs[0].tracking_uri)
+
+
+def test_git_state_leaves_out_store_files_anywhere_and_the_named_ones(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "a.py").write_text("a\n")
+    _git(repo, "add", "a.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    for name in ["sub/mlflow.db", "sub/mlflow.db-wal", "sub/mlflow.db-shm", "mlflow.db.lock"]:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("")
+    for name in ["mlruns/1/a/artifacts/x", "deep/mlartifacts/y", "spool/spool.db", "runs.db"]:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("")
+    (repo / "runs.db-wal").write_text("")
+    store = f"sqlite:///{repo / 'runs.db'}"
+    exclude = tuple(map(str, [*_store.store_paths(store), repo / "spool"]))
+    state = _capture.git_state(str(repo / "sub"), exclude)
+    assert state.dirty is False and state.status == "" and state.diff == ""
+    (repo / "a.py").write_text("b\n")  # a real change still counts, and only it
+    (repo / "new.py").write_text("c\n")
+    state = _capture.git_state(str(repo), exclude + ("",))  # a new cache key
+    assert state.dirty is True
+    assert sorted(state.status.splitlines()) == [" M a.py", "?? new.py"]
+    assert "+b" in state.diff and "runs.db" not in state.diff
+
+
+def test_gitignore_covers_the_store_files():
+    patterns = (ROOT / ".gitignore").read_text().splitlines()
+    for name in ["mlflow.db", "mlflow.db-wal", "mlflow.db-shm", "mlflow.db-journal"]:
+        assert name in patterns or f"*{name[name.index('.db') :]}" in patterns, name
+    assert "mlruns/" in patterns and "mlartifacts/" in patterns
+
+
+# ---------------------------------------------------------------------------- reading, no store
+def test_require_existing_store_creates_nothing(tmp_path):
+    missing = tmp_path / "empty" / "mlflow.db"
+    message = f"no MLflow store at {missing}; run toolkit demo or a tracked run first"
+    with pytest.raises(StoreNotFoundError, match=f"^{message}$") as info:
+        _store.require_existing_store(f"sqlite:///{missing}")
+    assert isinstance(info.value, ToolkitError)
+    assert not missing.parent.exists()
+    empty = tmp_path / "zero.db"
+    empty.touch()
+    with pytest.raises(StoreNotFoundError, match="no MLflow store at"):
+        _store.require_existing_store(f"sqlite:///{empty}")
+    assert empty.stat().st_size == 0 and sorted(tmp_path.iterdir()) == [empty]
+    with pytest.raises(StoreNotFoundError, match="no MLflow store at"):
+        _store.require_existing_store((tmp_path / "no-folder").as_uri())
+    assert _store.require_existing_store("http://127.0.0.1:1/") == "http://127.0.0.1:1"
+    with pytest.raises(ToolkitTypeError, match="require_existing_store: tracking_uri must be"):
+        _store.require_existing_store(3)
+
+
+def test_reading_a_missing_store_creates_no_file(tmp_path, monkeypatch, uri):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    missing = tmp_path / "mlflow.db"
+    calls = [
+        lambda: _store.get_client(f"sqlite:///{missing}"),
+        lambda: list_runs(),
+        lambda: list_runs(tracking_uri=f"sqlite:///{missing}"),
+        lambda: load_predictions("0123abcd"),
+        lambda: compare_runs("0123abcd", "4567efab"),
+        lambda: mark_stale_runs(),
+        lambda: _store.find_run("0123abcd"),
+        lambda: Run.attach("0123abcd"),
+        lambda: log_to_run("0123abcd", predictions=_predictions(0.1)),
+        lambda: run_environment("0123abcd"),
+    ]
+    for call in calls:
+        with pytest.raises(ToolkitError, match="no (MLflow )?store at"):
+            call()
+        assert not missing.exists()
+    code, message = cli(["runs"])
+    assert code == 1 and "no MLflow store at" in message
+    assert sorted(tmp_path.iterdir()) == sorted(
+        p for p in tmp_path.iterdir() if p.name in {"store", "spool", "cache"}
+    )
+
+
+# ---------------------------------------------------------------------------- lighter records
+def test_environment_is_stored_once_per_experiment_and_read_back_per_run(uri, tmp_path):
+    client = client_for(uri)
+    runs = []
+    for experiment in ["env-a", "env-a", "env-b"]:
+        with track(experiment) as run:
+            pass
+        runs.append(run)
+    record = _records.environment_record()
+    tags = [client.get_run(r.run_id).data.tags for r in runs]
+    assert {t[_records.DIGEST_TAG] for t in tags} == {record.digest}
+    locations = [t[_records.LOCATION_TAG] for t in tags]
+    assert locations[0] == locations[1] != locations[2]
+    for run, location in zip(runs, locations):
+        assert location.endswith(f"/toolkit-records/environment/{record.digest}")
+        folder = Path(location.removeprefix("file://"))
+        assert sorted(p.name for p in folder.iterdir()) == ["environment.json", "packages.txt"]
+        assert not [p for p in artifact_paths(uri, run.run_id) if p.startswith("environment/")]
+        env = run_environment(run.run_id, tracking_uri=uri)
+        assert isinstance(env, RunEnvironment) and env.digest == record.digest
+        assert env.source == location and env.run_id == run.run_id
+        assert env.environment["python"] == ".".join(map(str, sys.version_info[:3]))
+        assert env.environment["cwd"] == os.getcwd() and env.environment["argv"] == sys.argv
+        assert env.packages["mlflow"] == mlflow.__version__
+        assert list(env.to_frame().columns) == ["name", "version"]
+        assert env.to_dict()["digest"] == record.digest
+
+
+def test_environment_already_stored_is_not_uploaded_again(uri, monkeypatch):
+    with track("env-once") as first:
+        pass
+    location = client_for(uri).get_run(first.run_id).data.tags[_records.LOCATION_TAG]
+    files = sorted(Path(location.removeprefix("file://")).iterdir())
+    stamps = [f.stat().st_mtime_ns for f in files]
+    monkeypatch.setattr(_records, "_shared", {})  # a new process: asks the store once
+    with track("env-once") as second:
+        pass
+    assert client_for(uri).get_run(second.run_id).data.tags[_records.LOCATION_TAG] == location
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+def test_artifacts_are_written_without_reading_the_run_again(uri, monkeypatch, tmp_path):
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    reads = []
+    original = TrackingServiceClient.get_run
+    monkeypatch.setattr(
+        TrackingServiceClient, "get_run", lambda self, rid: reads.append(rid) or original(self, rid)
+    )
+    (tmp_path / "now.txt").write_text("now")
+    with track("no-get-run") as run:
+        run.log_text("hello", "notes/hello.txt")
+        run.log_artifact(tmp_path / "now.txt", "uploaded")
+        print("output")
+    assert reads == []
+    paths = artifact_paths(uri, run.run_id)
+    assert {"notes/hello.txt", "uploaded/now.txt", "logs/output.log"} <= set(paths)
+
+
+def test_environment_record_errors(uri, tmp_path):
+    plain = client_for(uri)
+    experiment_id = plain.create_experiment("plain")
+    bare = plain.create_run(experiment_id).info.run_id
+    with pytest.raises(RecordNotFoundError, match=f"run {bare} has no environment record"):
+        run_environment(bare, tracking_uri=uri)
+    with track("tampered") as run:
+        pass
+    location = plain.get_run(run.run_id).data.tags[_records.LOCATION_TAG]
+    shared = Path(location.removeprefix("file://"))
+    copy = tmp_path / "copy"
+    shutil.copytree(shared, copy)
+    try:
+        (shared / "packages.txt").write_text("changed==1\n")
+        with pytest.raises(TrackingError, match="does not match run"):
+            run_environment(run.run_id, tracking_uri=uri)
+    finally:
+        shutil.rmtree(shared)
+        shutil.copytree(copy, shared)
+    with pytest.raises(RunNotFoundError):
+        run_environment("0123abcd", tracking_uri=uri)
+
+
+# ---------------------------------------------------------------------------- MLflow autologging
+@pytest.fixture(params=["mlflow.autolog", "mlflow.sklearn.autolog"])
+def autologging(request):
+    import mlflow.sklearn
+
+    turn = mlflow.autolog if request.param == "mlflow.autolog" else mlflow.sklearn.autolog
+    turn(log_models=False, silent=True)
+    yield request.param
+    turn(disable=True, silent=True)
+
+
+@pytest.mark.parametrize("global_uri", ["the run's store", "another store"])
+def test_autologging_logs_into_the_toolkit_run(
+    uri, autologging, global_uri, tmp_path, monkeypatch, caplog
+):
+    from sklearn.linear_model import LogisticRegression
+
+    if global_uri == "another store":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
+    before = mlflow.get_tracking_uri()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    caplog.set_level(logging.WARNING)
+    with track("auto", params={"C": 1.0, "note": "mine"}, tracking_uri=uri) as run:
+        assert mlflow.active_run().info.run_id == run.run_id and run.autologged
+        model = LogisticRegression(C=1.0, max_iter=50).fit(X, y)
+        run.log_params({"max_iter": 100, "solver": "lbfgs"})  # 100 conflicts, lbfgs agrees
+        run.log_metric("accuracy", float(model.score(X, y)))
+    assert mlflow.active_run() is None
+    assert mlflow.get_tracking_uri() == before
+    assert os.environ["MLFLOW_TRACKING_URI"] == before
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name("auto")
+    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run.run_id]
+    data = client.get_run(run.run_id)
+    assert data.info.status == "FINISHED"
+    params = data.data.params
+    assert params["C"] == "1.0" and params["max_iter"] == "50" and params["solver"] == "lbfgs"
+    assert params["note"] == "mine"
+    assert json.loads(data.data.tags[CONFLICTS_TAG]) == {"max_iter": "100"}
+    assert data.data.tags["estimator_name"] == "LogisticRegression"
+    assert {"training_score", "accuracy", "duration_s"} <= set(data.data.metrics)
+    for key in data.data.metrics:
+        assert len(client.get_metric_history(run.run_id, key)) == 1, key
+    assert "toolkit.param_conflicts" in caplog.text
+    assert "Changing param values is not allowed" not in caplog.text
+    if global_uri == "another store":
+        assert not (tmp_path / "other.db").exists()
+
+
+def test_without_autologging_mlflow_has_no_active_run(uri):
+    with track("no-auto") as run:
+        assert mlflow.active_run() is None and not run.autologged
+
+
+def test_a_run_that_logs_no_file_stages_and_uploads_nothing(uri, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not a git tree: no diff to store
+    made = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    with track("quiet", params={"a": 1}) as run:
+        run.log_metric("m", 1.0)
+    assert [m for m in made if "toolkit-run-" in m] == []  # no staging folder
+    assert artifact_paths(uri, run.run_id) == []

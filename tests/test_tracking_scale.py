@@ -24,9 +24,11 @@ import pytest
 
 pytest.importorskip("mlflow")
 
+import mlflow
 from mlflow import MlflowClient
 
 from toolkit.tracking import _store, spool
+from toolkit.tracking.attach import run_environment
 from toolkit.tracking.run import track
 
 pytestmark = pytest.mark.slow
@@ -184,6 +186,17 @@ def test_run_through_server(sqlite_server, tmp_path):
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "m")] == [(3, 2.0)]
     log = client.download_artifacts(run.run_id, "logs/output.log", str(tmp_path / "dl"))
     assert "through the server" in Path(log).read_text()
+    # The environment is stored once, below the experiment's artifact root on the server.
+    with track("served", tracking_uri=sqlite_server.uri) as second:
+        pass
+    first_env = run_environment(run.run_id, tracking_uri=sqlite_server.uri)
+    second_env = run_environment(second.run_id, tracking_uri=sqlite_server.uri)
+    assert first_env.source == second_env.source
+    assert first_env.source.startswith("mlflow-artifacts:")
+    assert first_env.packages["mlflow"] == mlflow.__version__
+    assert first_env.environment["pid"] == os.getpid()
+    shared = list((tmp_path / "artifacts").rglob("toolkit-records/environment/*/packages.txt"))
+    assert len(shared) == 1
 
 
 # ---------------------------------------------------------------------------- spool and sync
@@ -221,8 +234,10 @@ def test_spool_when_server_down_then_sync_idempotent(tmp_path, monkeypatch, capl
         history = client.get_metric_history(parent.info.run_id, "loss")
         assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 0.9), (2, 0.8)]
         paths = {a.path for a in client.list_artifacts(parent.info.run_id)}
-        assert {"notes.txt", "environment"} <= paths
+        assert {"notes.txt", "environment"} <= paths  # a spooled run keeps its own record
         assert spool.TARGET_TAG not in parent.data.tags
+        env = run_environment(parent.info.run_id, tracking_uri=server.uri)
+        assert env.source.endswith("/environment") and env.packages["mlflow"]
 
         assert spool.sync() == []  # replay again: nothing to do
         # Even when the synced marks are lost, replay finds the remote runs again.

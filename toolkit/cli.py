@@ -195,7 +195,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             )
     if diagnosis.label_issues is not None:
         flagged = int(diagnosis.label_issues.table["is_issue"].sum())
-        print(f"Label issues: {flagged:,} rows whose given label looks wrong")
+        print(f"Label issues: {flagged:,} rows are likely label errors or ambiguous examples")
     for name, reason in diagnosis.skipped.items():
         if reason != "not requested":
             print(f"skipped {name}: {reason}")

@@ -13,6 +13,7 @@ from toolkit._lazy import attach
 _LAZY = {
     "Run": "toolkit.tracking.run",
     "RunComparison": "toolkit.tracking.compare",
+    "RunEnvironment": "toolkit.tracking.attach",
     "RunTerminated": "toolkit.tracking.run",
     "track": "toolkit.tracking.run",
     "tracked": "toolkit.tracking.run",
@@ -22,12 +23,14 @@ _LAZY = {
     "mark_stale_runs": "toolkit.tracking.compare",
     "sync": "toolkit.tracking.spool",
     "log_to_run": "toolkit.tracking.attach",
+    "run_environment": "toolkit.tracking.attach",
     "resolve_tracking_uri": "toolkit.tracking._store",
 }
 
 __all__ = [
     "Run",
     "RunComparison",
+    "RunEnvironment",
     "RunTerminated",
     "compare_runs",
     "current_run",
@@ -35,6 +38,7 @@ __all__ = [
     "log_to_run",
     "mark_stale_runs",
     "resolve_tracking_uri",
+    "run_environment",
     "sync",
     "track",
     "tracked",
@@ -42,7 +46,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking._store import resolve_tracking_uri
-    from toolkit.tracking.attach import log_to_run
+    from toolkit.tracking.attach import RunEnvironment, log_to_run, run_environment
     from toolkit.tracking.compare import RunComparison, compare_runs, list_runs, mark_stale_runs
     from toolkit.tracking.run import Run, RunTerminated, current_run, track, tracked
     from toolkit.tracking.spool import sync

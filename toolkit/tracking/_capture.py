@@ -21,16 +21,29 @@ from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = [
+    "STORE_NAMES",
     "GitState",
     "Tee",
     "environment",
     "git_state",
     "package_versions",
     "run_context_tags",
+    "static_environment",
 ]
 
 #: Longest diff stored as an artifact (bigger diffs are cut, and the cut is said).
 MAX_DIFF_BYTES = 20_000_000
+#: MLflow's default store files and artifact folders: wherever they are in a working tree,
+#: they are records of runs, not changes to the code.
+STORE_NAMES = (
+    "mlflow.db",
+    "mlflow.db-wal",
+    "mlflow.db-shm",
+    "mlflow.db-journal",
+    "mlflow.db.lock",
+    "mlruns",
+    "mlartifacts",
+)
 
 
 @dataclass(frozen=True)
@@ -56,19 +69,42 @@ def _git(args: list[str], cwd: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+def _pathspec(root: str, exclude: tuple[str, ...]) -> list[str]:
+    """The whole tree but MLflow's store files (by name, anywhere) and ``exclude``."""
+    specs = [":/"]
+    for name in STORE_NAMES:
+        specs += [f":(top,exclude,glob)**/{name}", f":(top,exclude,glob)**/{name}/**"]
+    top = Path(os.path.realpath(root))
+    for path in exclude:
+        try:
+            relative = Path(os.path.realpath(path)).relative_to(top)
+        except ValueError:  # outside the working tree
+            continue
+        if relative.parts:
+            specs.append(f":(top,exclude,literal){relative.as_posix()}")
+    return specs
+
+
 @functools.lru_cache(maxsize=8)
-def git_state(cwd: str) -> GitState:
+def git_state(cwd: str, exclude: tuple[str, ...] = ()) -> GitState:
     """Commit, branch, dirty flag, ``git status`` and the diff against HEAD of ``cwd``.
+
+    MLflow's store files never count as changes: files and folders named as in
+    :data:`STORE_NAMES` anywhere in the tree, and the paths in ``exclude`` (the store a
+    run writes to, see ``_store.store_paths``, and the spool). A run that keeps its store
+    in the repository would otherwise find the tree dirty because of its own records.
 
     Returns an empty :class:`GitState` outside a repository or without git.
     """
     root = _git(["rev-parse", "--show-toplevel"], cwd)
     if root is None:
         return GitState()
+    root = root.strip()
+    specs = ["--", *_pathspec(root, exclude)]
     commit = (_git(["rev-parse", "HEAD"], cwd) or "").strip() or None
     branch = (_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None
-    status = _git(["status", "--porcelain=v1", "--untracked-files=normal"], cwd) or ""
-    diff = (_git(["diff", "HEAD", "--no-color", "--binary"], cwd) or "") if commit else ""
+    status = _git(["status", "--porcelain=v1", "--untracked-files=normal", *specs], cwd) or ""
+    diff = (_git(["diff", "HEAD", "--no-color", "--binary", *specs], cwd) or "") if commit else ""
     notes = []
     if len(diff.encode()) > MAX_DIFF_BYTES:
         diff = diff.encode()[:MAX_DIFF_BYTES].decode(errors="ignore")
@@ -77,7 +113,7 @@ def git_state(cwd: str) -> GitState:
         commit=commit,
         branch=branch,
         dirty=bool(status.strip()),
-        root=root.strip(),
+        root=root,
         status=status,
         diff=diff,
         notes=notes,
@@ -126,7 +162,8 @@ def _memory_bytes() -> int | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _static_environment() -> dict[str, Any]:
+def static_environment() -> dict[str, Any]:
+    """Python, platform, hardware, executable and host name: what no run of this process changes."""
     memory = _memory_bytes()
     cpus = os.cpu_count()
     hardware = f"{cpus} CPUs, {platform.machine()}"
@@ -156,7 +193,7 @@ def _static_environment() -> dict[str, Any]:
 def environment() -> dict[str, Any]:
     """Python, platform, hardware, argv, cwd and pid of this process."""
     return {
-        **_static_environment(),
+        **static_environment(),
         "argv": list(sys.argv),
         "cwd": os.getcwd(),
         "pid": os.getpid(),

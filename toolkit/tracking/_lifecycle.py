@@ -1,5 +1,5 @@
-"""What surrounds an open run of ``track``: console capture, SIGTERM, the heartbeat, and
-the status that the way a block ended means."""
+"""What surrounds an open run of ``track``: console capture, SIGTERM, the heartbeat, MLflow
+autologging, and the status that the way a block ended means."""
 
 from __future__ import annotations
 
@@ -8,15 +8,24 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, TextIO
 
-from toolkit.tracking import _capture
+from toolkit.tracking import _capture, _store
 from toolkit.tracking._values import clip, now_ms
+from toolkit.tracking.errors import RunEndedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking._run import Run
 
-__all__ = ["DEFAULT_HEARTBEAT_S", "Lifecycle", "RunTerminated", "heartbeat_interval", "status_of"]
+__all__ = [
+    "DEFAULT_HEARTBEAT_S",
+    "Lifecycle",
+    "RunTerminated",
+    "autologging_on",
+    "heartbeat_interval",
+    "status_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,44 +82,209 @@ def status_of(exc: BaseException | None) -> tuple[str, dict[str, str]]:
     }
 
 
+def autologging_on() -> bool:
+    """True when an MLflow autologging integration (``mlflow.autolog()``,
+    ``mlflow.sklearn.autolog()``, ...) is on in this process."""
+    from mlflow.utils import autologging_utils
+
+    names = list(autologging_utils.AUTOLOGGING_INTEGRATIONS)
+    return any(not autologging_utils.autologging_is_disabled(name) for name in names)
+
+
+class _ConsoleLog:
+    """A run's console log: a file staged at the first write, so a run that prints
+    nothing stages nothing (and uploads nothing)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._file: TextIO | None = None
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self._file is None:
+            if not text:
+                return
+            try:
+                self._file = open(self._run.staging_path(CONSOLE_LOG), "w", encoding="utf-8")
+            except RunEndedError:  # closed inside its block: the console still shows it
+                self.closed = True
+                return
+        self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+
+
+class _Heartbeats:
+    """One daemon thread that refreshes the heartbeat of every open run of the process.
+
+    A thread per run costs its start and its join, milliseconds on a busy machine: more
+    than the store calls of a small run.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # a forked child neither beats for its parent's runs nor inherits a held lock
+        self._due: dict[Run, list[float]] = {}  # run -> [interval, next beat]
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, run: Run, interval: float) -> None:
+        with self._wake:
+            self._due[run] = [interval, time.monotonic() + interval]
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="toolkit-heartbeat", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def remove(self, run: Run) -> None:
+        with self._wake:
+            self._due.pop(run, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                due = [run for run, (_, at) in self._due.items() if at <= now]
+                for run in due:
+                    self._due[run][1] = now + self._due[run][0]
+                if not due:
+                    soonest = min((at for _, at in self._due.values()), default=None)
+                    self._wake.wait(None if soonest is None else soonest - now)
+                    continue
+            for run in due:
+                if not _beat(run):
+                    self.remove(run)
+
+
+def _beat(run: Run) -> bool:
+    """Refresh the run's heartbeat tag and send what it buffered; False once it ended."""
+    try:
+        run.set_tag("toolkit.heartbeat", str(now_ms()))
+        run.flush()
+    except RunEndedError:  # closed inside its block: nothing to beat for
+        return False
+    except Exception as exc:  # keep beating; the run's end reports errors
+        logger.warning("heartbeat of run %s failed: %s", run.run_id, exc)
+    return True
+
+
+_HEARTBEATS = _Heartbeats()
+
+
 class Lifecycle:
-    """Console capture, the SIGTERM handler and the heartbeat thread of one open run.
+    """Console capture, the SIGTERM handler, the heartbeat and MLflow autologging
+    of one open run.
 
     :meth:`start` turns them on; :meth:`stop` stops the heartbeat and the capture (before
     the run sends its last values); :meth:`restore` puts the previous SIGTERM handler
-    back (after the run ended, so SIGTERM during the upload still ends it KILLED).
+    back and hands autologging back to MLflow (after the run ended, so SIGTERM during
+    the upload still ends it KILLED).
     """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self._old_handler: Any = None
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
+        self._fluent_run_id: str | None = None
+        self._uri_before: tuple[str, str | None] | None = None
 
     def start(self) -> None:
         self._start_console_capture()
         self._install_signal_handler()
-        self._start_heartbeat()
+        _HEARTBEATS.add(self.run, heartbeat_interval())
+        self._attach_autologging()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join(timeout=5.0)
+        _HEARTBEATS.remove(self.run)
         self._stop_console_capture()
 
-    def restore(self) -> None:
+    def restore(self, status: str = "FINISHED") -> None:
+        self._detach_autologging(status)
         if self._old_handler is not None:
             signal.signal(signal.SIGTERM, self._old_handler)
             self._old_handler = None
 
+    # ------------------------------------------------------------------ autologging
+    def _attach_autologging(self) -> None:
+        """While autologging is on, make the run MLflow's active run so it logs into it.
+
+        Autologging logs into the fluent API's active run and, when there is none,
+        starts a run of its own for every ``fit``: the model's params and metrics would
+        land in a second run. The fluent API also reads the global tracking URI, which
+        points at this run's store while the run is open.
+        """
+        if not autologging_on():
+            return
+        import mlflow
+
+        run = self.run
+        before = mlflow.get_tracking_uri()
+        try:
+            if not _same_store(before, run.tracking_uri):
+                self._uri_before = (before, os.environ.get("MLFLOW_TRACKING_URI"))
+                mlflow.set_tracking_uri(run.tracking_uri)
+            mlflow.start_run(run_id=run.run_id, nested=mlflow.active_run() is not None)
+        except Exception as exc:  # the fluent API refused (e.g. another active experiment)
+            self._restore_tracking_uri()
+            logger.warning(
+                "MLflow autologging is on, but run %s could not be made MLflow's active run "
+                "(%s); autologging will log into runs of its own",
+                run.run_id,
+                exc,
+            )
+            return
+        self._fluent_run_id = run.run_id
+        run.autologged = True
+
+    def _detach_autologging(self, status: str) -> None:
+        if self._fluent_run_id is None:
+            return
+        import mlflow
+
+        fluent_id, self._fluent_run_id = self._fluent_run_id, None
+        try:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == fluent_id:
+                mlflow.end_run(status)  # pops MLflow's stack; the status is the run's own
+        except Exception as exc:  # the run itself has ended and said how
+            logger.warning("MLflow could not end its view of run %s: %s", fluent_id, exc)
+        finally:
+            self._restore_tracking_uri()
+
+    def _restore_tracking_uri(self) -> None:
+        if self._uri_before is None:
+            return
+        import mlflow
+
+        uri, variable = self._uri_before
+        self._uri_before = None
+        # MLflow took the URI from MLFLOW_TRACKING_URI (or its default) unless the two
+        # differ: then clear its setting so it reads the variable again, as before.
+        # set_tracking_uri also sets (or, for None, removes) the variable: put it back.
+        mlflow.set_tracking_uri(None if variable in (None, uri) else uri)
+        if variable is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = variable
+
     # ------------------------------------------------------------------ console
     def _start_console_capture(self) -> None:
-        self._log_path = self.run.staging_path(CONSOLE_LOG)
-        self._log_file = open(self._log_path, "w", encoding="utf-8")
+        self._log = _ConsoleLog(self.run)
         lock = threading.Lock()
         self._tees = (
-            _capture.Tee(sys.stdout, self._log_file, lock),
-            _capture.Tee(sys.stderr, self._log_file, lock),
+            _capture.Tee(sys.stdout, self._log, lock),  # type: ignore[arg-type]
+            _capture.Tee(sys.stderr, self._log, lock),  # type: ignore[arg-type]
         )
         sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
 
@@ -120,9 +294,7 @@ class Lifecycle:
             sys.stdout = out.stream
         if sys.stderr is err:
             sys.stderr = err.stream
-        self._log_file.close()
-        if self._log_path.exists() and self._log_path.stat().st_size == 0:
-            self._log_path.unlink()
+        self._log.close()
 
     # ------------------------------------------------------------------ SIGTERM
     def _install_signal_handler(self) -> None:
@@ -136,19 +308,10 @@ class Lifecycle:
 
         self._old_handler = signal.signal(signal.SIGTERM, on_sigterm)
 
-    # ------------------------------------------------------------------ heartbeat
-    def _start_heartbeat(self) -> None:
-        interval = heartbeat_interval()
-        run, stop = self.run, self._stop
 
-        def beat() -> None:
-            while not stop.wait(interval):
-                try:
-                    run.set_tag("toolkit.heartbeat", str(now_ms()))
-                    run.flush()
-                except Exception as exc:  # keep beating; the run's end reports errors
-                    logger.warning("heartbeat of run %s failed: %s", run.run_id, exc)
-
-        self._beat = threading.Thread(target=beat, name=f"toolkit-heartbeat-{run.run_id[:8]}")
-        self._beat.daemon = True
-        self._beat.start()
+def _same_store(a: str, b: str) -> bool:
+    """Whether the tracking URI ``a`` names the store of the resolved URI ``b``."""
+    try:
+        return _store.resolve_tracking_uri(a) == b
+    except ValueError:  # not a URI toolkit can resolve: not the run's store
+        return False

@@ -3,12 +3,16 @@
 Every call names the run's id through an ``MlflowClient`` (MLflow's fluent API keeps the
 active run on a global stack). Params, metrics and tags are buffered and sent with
 ``log_batch``; files are staged in a local folder and uploaded in one call when the run
-ends. When a tracking server stops answering mid-run, the run moves to the local spool
-with everything it logged (:mod:`toolkit.tracking.spool`).
+ends, straight to the run's artifact URI. When a tracking server stops answering
+mid-run, the run moves to the local spool with everything it logged
+(:mod:`toolkit.tracking.spool`). Once a run has ended, every method that would add to it
+raises :class:`~toolkit.tracking.errors.RunEndedError`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import posixpath
 import shutil
@@ -19,45 +23,52 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from toolkit._json import dumps
-from toolkit._validation import ARRAY_LIKE, BOOLEAN, STR_LIST, HasMethods, Options, validate_params
-from toolkit.data import Predictions
+from toolkit._validation import BOOLEAN, Options, validate_params
 from toolkit.exceptions import ToolkitTypeError, ValidationError
 from toolkit.tracking import _records, _store, spool
 from toolkit.tracking._values import (
     Pending,
     batches,
     check_key,
+    clip,
     flatten,
     metric_value,
     now_ms,
     param_text,
+    split_params,
     tag_text,
+    while_open,
 )
-from toolkit.tracking.errors import TrackingError
+from toolkit.tracking.errors import RunEndedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
 
-__all__ = ["FLUSH_AT", "Run"]
+__all__ = ["CONFLICTS_TAG", "FLUSH_AT", "Run"]
+
+logger = logging.getLogger(__name__)
 
 #: Buffered metrics are sent when this many are waiting (and at every heartbeat and the end).
 FLUSH_AT = 1000
 STATUSES = ("FINISHED", "FAILED", "KILLED")
+#: Params that MLflow autologging logged first with another value keep toolkit's value here.
+CONFLICTS_TAG = "toolkit.param_conflicts"
 
 _Op = Callable[["MlflowClient", str], Any]
 
 
-class Run:
+class Run(_records.RecordsMixin):
     """An open MLflow run. Get one from :func:`~toolkit.tracking.run.track`; every call
     names this run's id.
 
     Params, metrics and tags are validated when logged and buffered; they are sent
     with ``log_batch`` when 1000 are waiting, at every heartbeat and when the run ends.
     Files written with ``log_text``/``log_dict`` (or into :meth:`staging_path`) are
-    uploaded when the run ends.
+    uploaded when the run ends. After the end (of the ``with`` block, by an exception
+    or a signal, or :meth:`close`) every method that adds to the run raises
+    :class:`~toolkit.tracking.errors.RunEndedError`.
 
     Attributes
     ----------
@@ -68,6 +79,11 @@ class Run:
         Where the run is stored: the requested store, or the local spool when the
         tracking server could not be reached (then ``spooled`` is True).
     spooled : bool
+    autologged : bool
+        True while MLflow autologging logs into this run too (``track`` made it MLflow's
+        active run): params are then held until the run ends, and a param autologging
+        already logged is not sent again; toolkit's value, when it differs, is kept in
+        tag ``toolkit.param_conflicts`` (MLflow params cannot change).
     """
 
     def __init__(
@@ -82,6 +98,7 @@ class Run:
         spooled: bool = False,
         target_uri: str | None = None,
         creation_tags: Mapping[str, str] | None = None,
+        artifact_uri: str | None = None,
     ) -> None:
         self._client = client
         self.tracking_uri = tracking_uri
@@ -90,7 +107,7 @@ class Run:
         self.experiment = experiment
         self.spooled = spooled
         self._target_uri = target_uri or tracking_uri
-        self._artifacts = artifact_dir or Path(tempfile.mkdtemp(prefix="toolkit-run-"))
+        self._artifacts = artifact_dir  # made when a file is first staged
         self._lock = threading.RLock()
         self._send_lock = threading.RLock()
         self._params: dict[str, str] = {}
@@ -100,7 +117,11 @@ class Run:
             Pending() if _store.is_remote(tracking_uri) and not spooled else None
         )
         self._creation_tags = dict(creation_tags or {})
+        self._artifact_uri = artifact_uri
         self._closed = False
+        self._status: str | None = None
+        self.autologged = False
+        self._conflicts: dict[str, str] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -113,10 +134,14 @@ class Run:
         start_ms: int,
         tracking_uri: str | None = None,
         parent: Run | None = None,
+        environment: _records.EnvironmentRecord | None = None,
     ) -> Run:
         """Create a RUNNING run (a child of ``parent`` when given) for ``track``.
 
         When the tracking server does not answer, the run is created in the local spool.
+        ``environment`` is stored once per experiment, and the run is created with the
+        tags that point to it (a spooled run gets its own copy when it ends, see
+        :meth:`_record_environment`).
         """
         if parent is not None:
             target, uri, client = parent._target_uri, parent.tracking_uri, parent._client
@@ -126,20 +151,28 @@ class Run:
         else:
             target = uri = _store.resolve_tracking_uri(tracking_uri)
             client = None
-        options = {"start_ms": start_ms, "tags": tags, "run_name": run_name}
-        reason: BaseException | str | None = None
-        if parent is None and _store.is_remote(uri) and not spool.server_reachable(uri):
-            reason = "no answer from its /health endpoint"
-        else:
-            client = client or _store.get_client(uri)
-            try:
-                info = _store.create_run(client, uri, experiment, **options)
-            except Exception as exc:
-                if not (_store.is_remote(uri) and spool.is_unreachable(exc)):
-                    raise
-                reason = exc
-        if reason is not None:
-            client, uri, info = spool.start_spooled_run(target, experiment, reason, **options)
+        shared: dict[str, str] = {}  # the pointer to the environment, once made
+        pointer = None
+        if environment is not None:
+            record = environment
+
+            def pointer(client: MlflowClient, uri: str, experiment_id: str) -> dict[str, str]:
+                shared.update(_records.environment_tags(record, client, uri, experiment_id))
+                return shared
+
+        client, uri, info = spool.create_run(
+            target,
+            uri,
+            client,
+            experiment,
+            check_server=parent is None,
+            start_ms=start_ms,
+            tags=tags,
+            run_name=run_name,
+            more_tags=pointer,
+        )
+        if uri == target:  # not spooled: created with the pointer
+            tags = {**tags, **shared}
         if info.run_name:  # the spool keeps the name should the run move there
             tags = {**tags, "mlflow.runName": info.run_name}
         return cls(
@@ -151,6 +184,7 @@ class Run:
             spooled=uri != target,
             target_uri=target,
             creation_tags=tags,
+            artifact_uri=info.artifact_uri,
         )
 
     @classmethod
@@ -172,7 +206,9 @@ class Run:
         uri, client, found = _store.find_run(run_id, tracking_uri)
         info = found.info
         experiment = _store.call_with_retry(client.get_experiment, info.experiment_id).name
-        return cls(client, uri, run_id, info.experiment_id, experiment)
+        return cls(
+            client, uri, run_id, info.experiment_id, experiment, artifact_uri=info.artifact_uri
+        )
 
     def __repr__(self) -> str:
         where = "spool" if self.spooled else self.tracking_uri
@@ -183,11 +219,19 @@ class Run:
         """True once :meth:`close` was called: nothing more can be logged."""
         return self._closed
 
+    @property
+    def status(self) -> str | None:
+        """The status the run was ended with; None while it is open (or when :meth:`close`
+        left the status as it was)."""
+        return self._status
+
     # ------------------------------------------------------------------ logging
+    @while_open
     def log_param(self, key: str, value: Any) -> None:
         """Record one parameter (text, at most 6000 characters; logging it again must agree)."""
         self.log_params({key: value})
 
+    @while_open
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record parameters; nested dicts are flattened to dotted names.
 
@@ -203,7 +247,7 @@ class Run:
             raise ToolkitTypeError(f"params must be a dict, got {type(params).__name__}")
         items = [(check_key(k, "param"), param_text(k, v)) for k, v in flatten(params).items()]
         with self._lock:
-            self._check_open()
+            self._check_open("log_params")
             for key, text in items:
                 old = self._params.get(key)
                 if old is not None:
@@ -219,12 +263,14 @@ class Run:
                 if self._journal is not None:
                     self._journal.params.append((key, text))
 
+    @while_open
     def log_metric(
         self, key: str, value: float, step: int | None = None, *, timestamp: int | None = None
     ) -> None:
         """Record one value of a metric at ``step`` (default 0). Must be a finite number."""
         self.log_metrics({key: value}, step=step, timestamp=timestamp)
 
+    @while_open
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, *, timestamp: int | None = None
     ) -> None:
@@ -246,61 +292,33 @@ class Run:
             for k, v in flatten(metrics).items()
         ]
         with self._lock:
-            self._check_open()
+            self._check_open("log_metrics")
             self._pending.metrics.extend(rows)
             if self._journal is not None:
                 self._journal.metrics.extend(rows)
             full = len(self._pending.metrics) >= FLUSH_AT
         if full:
-            self.flush()
+            self._flush()
 
+    @while_open
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag (text, at most 8000 characters); a later value replaces an earlier one."""
         self.set_tags({key: value})
 
+    @while_open
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set several tags."""
         if not isinstance(tags, Mapping):
             raise ToolkitTypeError(f"tags must be a dict, got {type(tags).__name__}")
         items = [(check_key(k, "tag"), tag_text(k, v)) for k, v in tags.items()]
         with self._lock:
-            self._check_open()
+            self._check_open("set_tags")
             self._pending.tags.extend(items)
             if self._journal is not None:
                 self._journal.tags.extend(items)
 
-    @validate_params({"scores": [ARRAY_LIKE, Mapping], "metric": [str]})
-    def log_cv_scores(self, scores: Any, *, metric: str = "score") -> dict[str, float]:
-        """Per-fold cross-validation scores as metric ``cv.<name>`` at step = fold.
-
-        Parameters
-        ----------
-        scores : array-like of shape (n_folds,) or dict of str to array-like
-            One score per fold, or the dict that ``sklearn.model_selection.cross_validate``
-            returns (keys ``test_<name>``/``train_<name>``; times are logged too).
-        metric : str, default="score"
-            Name used when ``scores`` is a plain array.
-
-        Returns
-        -------
-        dict of str to float
-            The mean and standard deviation logged for each metric
-            (``cv.<name>.mean``, ``cv.<name>.std``).
-        """
-        table = dict(scores) if isinstance(scores, Mapping) else {metric: scores}
-        summary: dict[str, float] = {}
-        for name, values in table.items():
-            arr = np.asarray(values, dtype=float).ravel()
-            if arr.size == 0:
-                raise ValidationError(f"cv scores {name!r} are empty")
-            for fold, value in enumerate(arr):
-                self.log_metric(f"cv.{name}", value, step=fold)
-            summary[f"cv.{name}.mean"] = float(arr.mean())
-            summary[f"cv.{name}.std"] = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-        self.log_metrics(summary)
-        return summary
-
     # ------------------------------------------------------------------ artifacts
+    @while_open
     @validate_params({"artifact_file": [str]})
     def staging_path(self, artifact_file: str) -> Path:
         """A local path for the artifact file ``artifact_file`` (folders are made).
@@ -308,27 +326,30 @@ class Run:
         What is written there is uploaded when the run ends.
         """
         folder, name = posixpath.split(artifact_file)
+        if self._artifacts is None:
+            self._artifacts = Path(tempfile.mkdtemp(prefix="toolkit-run-"))
         path = self._artifacts / folder
         path.mkdir(parents=True, exist_ok=True)
         return path / name
 
+    @while_open
     @validate_params({"local_path": [str, os.PathLike], "artifact_path": [str, None]})
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
-        """Upload a file or folder now (under ``artifact_path``)."""
+        """Upload a file, or a folder's content, now (under ``artifact_path``)."""
         source = Path(local_path)
         if not source.exists():
             raise ValidationError(f"artifact {str(source)!r} does not exist")
-        self._check_open()
-        if source.is_dir():
-            self._upload(lambda c, rid: c.log_artifacts(rid, str(source), artifact_path))
-        else:
-            self._upload(lambda c, rid: c.log_artifact(rid, str(source), artifact_path))
+        self._upload(self._put(source, artifact_path))
 
+    @while_open
     @validate_params({"text": [str], "artifact_file": [str]})
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to the artifact file ``artifact_file`` (uploaded when the run ends)."""
-        self.staging_path(artifact_file).write_text(text, encoding="utf-8")
+        with self._lock:  # close() waits, then uploads the file
+            self._check_open("log_text")
+            self.staging_path(artifact_file).write_text(text, encoding="utf-8")
 
+    @while_open
     @validate_params({"artifact_file": [str]})
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         """Write an object as JSON to an artifact file (uploaded when the run ends).
@@ -338,159 +359,67 @@ class Run:
         """
         self.log_text(dumps(obj), artifact_file)
 
-    @validate_params(
-        {
-            "model": [HasMethods("predict")],
-            "name": [str],
-            "pip_requirements": [STR_LIST, None],
-            "log_params": [BOOLEAN],
-        }
-    )
-    def log_model(
-        self,
-        model: Any,
-        name: str = "model",
-        *,
-        pip_requirements: list[str] | None = None,
-        log_params: bool = True,
-    ) -> str:
-        """Save a scikit-learn estimator as an MLflow model under artifact ``name``.
+    # ------------------------------------------------------------------ the environment
+    def _record_environment(self, record: _records.EnvironmentRecord) -> None:
+        """Give a run that does not point to its environment record its own copy.
 
-        Requirements are given explicitly (the installed versions of scikit-learn, its
-        dependencies and the serialiser) so MLflow does not spend seconds inferring them.
-
-        Parameters
-        ----------
-        model : scikit-learn estimator
-        name : str, default="model"
-        pip_requirements : list of str, default=None
-            Defaults to the pinned versions of mlflow, scikit-learn, numpy, scipy,
-            pandas and skops installed here.
-        log_params : bool, default=True
-            Also log ``model.get_params()`` (scalar values) as params ``model.<name>``.
-
-        Returns
-        -------
-        str
-            The model URI, ``runs:/<run_id>/<name>`` (load with
-            ``mlflow.sklearn.load_model``).
+        A run created in the spool has no pointer (see :meth:`start`): ``toolkit sync``
+        copies a run's artifacts, not the folders of its experiment.
         """
-        check_key(name, "model artifact")
-        if log_params and hasattr(model, "get_params"):
-            self.log_params(_records.model_params(model, name))
-        requirements = pip_requirements or _records.default_requirements()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            fmt = _records.save_model(model, path, requirements)
-            self._upload(lambda c, rid: c.log_artifacts(rid, str(path), name))
-        self.set_tags(
-            {f"toolkit.model.{name}": type(model).__name__, f"toolkit.model.{name}.format": fmt}
-        )
-        return f"runs:/{self.run_id}/{name}"
-
-    @validate_params({"name": [str], "X": [ARRAY_LIKE], "y": [ARRAY_LIKE, None], "context": [str]})
-    def log_dataset(
-        self, name: str, X: Any, y: Any = None, *, context: str = "training"
-    ) -> dict[str, Any]:
-        """Record a dataset: digest over all rows and columns, schema, label distribution.
-
-        Parameters
-        ----------
-        name : str
-        X : DataFrame or array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-        context : str, default="training"
-            MLflow's dataset context tag ("training", "validation", "test", ...).
-
-        Returns
-        -------
-        dict
-            ``digest`` (32 hex characters, SHA-256 of every row, column name and dtype),
-            ``n_rows``, ``n_columns``, ``schema`` and ``label_distribution``. The same dict
-            is stored as ``datasets/<name>.json``; MLflow's dataset inputs show it too.
-        """
-        check_key(name, "dataset")
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-        frame = frame.rename(columns=str)
-        labels = None if y is None else pd.Series(np.asarray(y).ravel(), name="__y__")
-        if labels is not None and len(labels) != len(frame):
-            raise ValidationError(f"y has {len(labels)} rows but X has {len(frame)}")
-        profile = _records.dataset_profile(frame, labels)
-        self.log_dict(profile, f"datasets/{name}.json")
-        self.set_tags(
-            {
-                f"toolkit.dataset.{name}.digest": profile["digest"],
-                f"toolkit.dataset.{name}.rows": profile["n_rows"],
-            }
-        )
-        inputs = _records.dataset_inputs(name, profile, frame.size, context)
-        self._upload(lambda c, rid: c.log_inputs(rid, datasets=inputs))
-        return profile
-
-    @validate_params({"p": [Predictions], "name": [str]})
-    def log_predictions(self, p: Predictions, name: str = "predictions") -> str:
-        """Store ``p.to_frame()`` as ``predictions/<name>.parquet``, to rebuild analyses later.
-
-        Returns
-        -------
-        str
-            The artifact path.
-        """
-        check_key(name, "predictions")
-        target = self.staging_path(f"predictions/{name}.parquet")
-        try:
-            p.to_frame().to_parquet(target, index=False)
-        except (ValueError, TypeError, ImportError) as exc:
-            raise ToolkitTypeError(
-                f"predictions {name!r} could not be written as Parquet: {exc}"
-            ) from exc
-        self.log_dict(_records.predictions_meta(p), f"predictions/{name}.json")
-        self.set_tag(f"toolkit.predictions.{name}", f"predictions/{name}.parquet")
-        return f"predictions/{name}.parquet"
-
-    @validate_params({"diagnosis": [HasMethods("to_dict")], "name": [str]})
-    def log_diagnosis(self, diagnosis: Any, name: str = "diagnosis") -> dict[str, float]:
-        """Store a diagnosis: its JSON, its HTML when it has ``to_html``, its overall metrics.
-
-        Parameters
-        ----------
-        diagnosis : object with ``to_dict()`` and optionally ``to_html(path)``
-            A :class:`toolkit.Diagnosis`, or :class:`toolkit.Metrics`.
-        name : str, default="diagnosis"
-
-        Returns
-        -------
-        dict of str to float
-            The metrics logged (from ``to_dict()["metrics"]["overall"]``, or
-            ``to_dict()["overall"]``). Undefined values (None, NaN) are not logged;
-            their names are kept in tag ``toolkit.<name>.undefined_metrics``.
-        """
-        check_key(name, "diagnosis")
-        content = diagnosis.to_dict()
-        self.log_dict(content, f"{name}/{name}.json")
-        if hasattr(diagnosis, "to_html"):
-            html_path = self.staging_path(f"{name}/{name}.html")
-            html = diagnosis.to_html(str(html_path))
-            if isinstance(html, str) and not html_path.exists():
-                html_path.write_text(html, encoding="utf-8")
-        logged, undefined = _records.overall_metrics(content)
-        if logged:
-            self.log_metrics(logged)
-        if undefined:
-            self.set_tag(f"toolkit.{name}.undefined_metrics", ",".join(undefined))
-        return logged
+        if _records.LOCATION_TAG in self._creation_tags:
+            return
+        folder = _records.RUN_FOLDER
+        self.log_text(record.environment, f"{folder}/{_records.ENVIRONMENT_FILE}")
+        self.log_text(record.packages, f"{folder}/{_records.PACKAGES_FILE}")
+        self.set_tags({_records.DIGEST_TAG: record.digest})
 
     # ------------------------------------------------------------------ sending
-    def _check_open(self) -> None:
+    def _check_open(self, method: str) -> None:
         if self._closed:
-            raise TrackingError(f"run {self.run_id} has ended; nothing more can be logged")
+            status = f" ({self._status})" if self._status else ""
+            raise RunEndedError(
+                f"Run.{method}: run {self.run_id} has ended{status}; nothing more can be "
+                "logged to it. Start a new run, or reopen this one with Run.attach(run_id)"
+            )
 
+    @while_open
     def flush(self) -> None:
-        """Send buffered params, metrics and tags now (``log_batch``, in chunks)."""
+        """Send buffered params, metrics and tags now (``log_batch``, in chunks).
+
+        While MLflow autologging logs into the run (``autologged``), params wait for the
+        end of the run.
+        """
+        self._flush()
+
+    def _flush(self, *, final: bool = False) -> None:
         with self._send_lock:
             with self._lock:
                 pending, self._pending = self._pending, Pending()
+                if self.autologged and not final:  # autologging may still log its params
+                    self._pending.params, pending.params = pending.params, []
+            if self.autologged and pending.params:
+                pending.params = self._unlogged_params(pending.params, pending.tags)
             self._send_pending(pending)
+
+    def _unlogged_params(
+        self, params: list[tuple[str, str]], tags: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """``params`` less those autologging logged: the same value is not sent twice, and
+        a different one (MLflow would refuse the whole batch) goes to ``CONFLICTS_TAG``."""
+        stored = _store.get_run(self._client, self.run_id).data.params
+        keep, conflicts = split_params(params, stored)
+        if conflicts:
+            logger.warning(
+                "run %s: MLflow autologging logged %s first; toolkit's values %s are kept in "
+                "tag %s (MLflow params cannot change)",
+                self.run_id,
+                {k: stored[k] for k in conflicts},
+                conflicts,
+                CONFLICTS_TAG,
+            )
+            self._conflicts.update(conflicts)
+            tags.append((CONFLICTS_TAG, clip(json.dumps(self._conflicts, sort_keys=True))))
+        return keep
 
     def _send_pending(self, pending: Pending) -> None:
         """The one place values are sent: ``log_batch`` calls within MLflow's limits."""
@@ -498,11 +427,29 @@ class Run:
             if self._call(_log_batch(params, metrics, tags), journaled=True):
                 return  # the run moved to the spool, which got the whole journal
 
-    def _upload(self, op: _Op) -> None:
+    def _upload(self, op: _Op, *, final: bool = False) -> None:
         """Send what is buffered, then ``op`` (an upload), so the store sees them in order."""
         with self._send_lock:
-            self.flush()
+            self._flush(final=final)
             self._call(op)
+
+    def _put(self, source: Path, artifact_path: str | None) -> _Op:
+        """An upload of a file, or of a folder's content, to the run's artifact URI.
+
+        Straight through MLflow's artifact repository: ``MlflowClient.log_artifacts``
+        would first read the whole run to learn its artifact URI, which the run knows.
+        """
+
+        def op(client: MlflowClient, run_id: str) -> None:
+            if self._artifact_uri is None:  # a run made by hand: let MLflow look it up
+                put = client.log_artifacts if source.is_dir() else client.log_artifact
+                put(run_id, str(source), artifact_path)
+            else:
+                repo = _store.artifact_repository(self._artifact_uri, self.tracking_uri)
+                put = repo.log_artifacts if source.is_dir() else repo.log_artifact
+                put(str(source), artifact_path)
+
+        return op
 
     def _call(self, op: _Op, *, journaled: bool = False) -> bool:
         """Call ``op(client, run_id)``; when the server is unreachable, move to the spool.
@@ -535,6 +482,7 @@ class Run:
             remote_run_id=self.run_id,
         )
         self.run_id, self.experiment_id, self.spooled = info.run_id, info.experiment_id, True
+        self._artifact_uri = info.artifact_uri
         with self._lock:
             journal, self._journal = self._journal or Pending(), None
             self._pending = Pending()  # all of it is in the journal
@@ -560,27 +508,34 @@ class Run:
             The artifact files uploaded, relative to the run's artifact root.
         """
         with self._lock:
-            self._check_open()
+            self._check_open("close")
             self._closed = True
+            self._status = status
         staging = self._artifacts
         try:
             if not send:
                 return []
             files = sorted(
                 path.relative_to(staging).as_posix()
-                for path in staging.rglob("*")
+                for path in (staging.rglob("*") if staging is not None else ())
                 if path.is_file()
             )
-            if files:
-                self._upload(lambda c, rid: c.log_artifacts(rid, str(staging)))
+            if staging is not None and files:
+                self._upload(self._put(staging, None), final=True)
             else:
-                self.flush()
+                self._flush(final=True)
             if status is not None:
-                end = now_ms()
-                self._call(lambda c, rid: c.set_terminated(rid, status=status, end_time=end))
+                self._terminate(status)
             return files
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _terminate(self, status: str) -> None:
+        """Set the final status (also for a run closed without one, when its block ends)."""
+        end = now_ms()
+        self._call(lambda c, rid: c.set_terminated(rid, status=status, end_time=end))
+        self._status = status
 
 
 def _log_batch(params: list, metrics: list, tags: list) -> _Op:

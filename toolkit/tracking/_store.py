@@ -4,44 +4,59 @@ Plain MLflow resolves a relative ``sqlite:///mlflow.db`` against whatever the wo
 directory is at each call, and lets every process that finds an empty database run the
 schema migrations at the same time: 8 processes starting together on a fresh store leave
 a half-migrated file. Here the URI is made absolute once, and the first open of a SQLite
-store happens under an exclusive lock on a sibling ``.lock`` file (``filelock``, which works
-on every platform), so exactly one process creates and migrates it while the others wait
-and then find it ready.
+store happens under an exclusive lock (``filelock``, which works on every platform), so
+exactly one process creates and migrates it while the others wait and then find it ready.
+The lock file lives in the user's cache, not beside the database, so it never shows up in
+a working tree.
+
+Only starting a run creates a store (``get_client(uri, create=True)``); reading one that
+does not exist raises :class:`~toolkit.tracking.errors.StoreNotFoundError` instead of
+leaving an empty, migrated ``mlflow.db`` behind.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import random
 import sqlite3
+import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkit._validation import validate_params
 from toolkit.exceptions import ValidationError
-from toolkit.tracking.errors import RunNotFoundError, StoreError
+from toolkit.tracking.errors import RunNotFoundError, StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
     from mlflow.entities import Run as MlflowRun
     from mlflow.entities import RunInfo
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "artifact_repository",
     "call_with_retry",
     "create_run",
+    "experiment_artifact_location",
     "find_run",
     "get_client",
     "get_or_create_experiment",
     "get_run",
     "is_remote",
+    "lock_path",
+    "require_existing_store",
     "resolve_tracking_uri",
     "sqlite_path",
+    "store_paths",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,10 +65,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: How long a call waits in total for a busy SQLite database before giving up.
 BUSY_RETRY_SECONDS = 120.0
+#: How many lock files serialise the creation of SQLite stores (see ``lock_path``).
+LOCK_FILES = 64
 
 _T = TypeVar("_T")
 _clients: dict[str, MlflowClient] = {}
 _experiments: dict[tuple[str, str], str] = {}
+_locations: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -114,6 +132,109 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :].partition("?")[0])
 
 
+def _file_store_path(uri: str) -> Path | None:
+    if not uri.startswith("file:"):
+        return None
+    return Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
+
+
+def store_paths(uri: str) -> list[Path]:
+    """The local files and folders the store at ``uri`` writes (none for a server).
+
+    A SQLite file with its WAL, shared-memory and journal files and the artifact folder
+    beside it (``mlruns``, where toolkit puts the artifacts of a SQLite store), or a file
+    store's folder. Git state leaves them out: they are records, not code.
+
+    >>> [p.name for p in store_paths("sqlite:////work/mlflow.db")]
+    ['mlflow.db', 'mlflow.db-wal', 'mlflow.db-shm', 'mlflow.db-journal', 'mlruns']
+    >>> store_paths("http://127.0.0.1:5000")
+    []
+    """
+    path = sqlite_path(uri)
+    if path is not None:
+        side = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+        return [path, *side, path.parent / "mlruns"]
+    folder = _file_store_path(uri)
+    return [] if folder is None else [folder]
+
+
+def lock_path(database: Path) -> Path:
+    """The lock file that serialises creating and migrating the SQLite file ``database``.
+
+    It is kept in the user's cache (``$XDG_CACHE_HOME/toolkit/locks``, default
+    ``~/.cache/toolkit/locks``; the temporary folder when that cannot be written). Beside
+    the database it would stay behind in the user's working tree, and deleting a lock
+    file after use is not safe: a process waiting on the old file and one creating a new
+    file would both hold "the" lock. A host-local lock is enough because SQLite's WAL
+    mode works only on one host. The database's real path picks one of
+    ``LOCK_FILES`` files, so the folder stays small; two stores that share one only
+    wait for each other's creation.
+    """
+    real = os.path.realpath(database)
+    slot = int(hashlib.sha256(real.encode("utf-8")).hexdigest(), 16) % LOCK_FILES
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(cache).expanduser() / "toolkit" / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        folder = Path(tempfile.gettempdir()) / f"toolkit-locks-{user}"
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"store-{slot:02d}.lock"
+
+
+@validate_params({"tracking_uri": [str, None]})
+def require_existing_store(tracking_uri: str | None = None) -> str:
+    """The resolved tracking URI, once a store exists there; nothing is created or migrated.
+
+    What read-only commands (``toolkit runs``, ``toolkit compare``) call first: MLflow
+    creates and migrates a SQLite store when a client first opens it, so reading an empty
+    folder would leave a 1 MB ``mlflow.db`` behind.
+
+    Parameters
+    ----------
+    tracking_uri : str, default=None
+        As for :func:`resolve_tracking_uri`.
+
+    Returns
+    -------
+    str
+        The absolute URI. Servers and databases are returned unchecked (reading them
+        creates nothing).
+
+    Raises
+    ------
+    StoreNotFoundError
+        When the SQLite file does not exist or is empty, or a file store's folder does
+        not exist.
+
+    Examples
+    --------
+    >>> require_existing_store("http://127.0.0.1:5000/")
+    'http://127.0.0.1:5000'
+    >>> require_existing_store("sqlite:////nowhere/mlflow.db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    toolkit.tracking.errors.StoreNotFoundError: no MLflow store at /nowhere/mlflow.db; run ...
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    missing = _missing_store(uri)
+    if missing is not None:
+        raise StoreNotFoundError(
+            f"no MLflow store at {missing}; run toolkit demo or a tracked run first"
+        )
+    return uri
+
+
+def _missing_store(uri: str) -> Path | None:
+    """The local path of the store at ``uri`` when there is none there, else None."""
+    path = sqlite_path(uri)
+    if path is not None:
+        return path if not path.is_file() or path.stat().st_size == 0 else None
+    folder = _file_store_path(uri)
+    return folder if folder is not None and not folder.is_dir() else None
+
+
 def default_artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts of a local SQLite store live beside the database, not in the caller's cwd."""
     path = sqlite_path(uri)
@@ -153,7 +274,7 @@ def _open_sqlite(uri: str) -> MlflowClient:
     """Open a SQLite store, creating and migrating it under an exclusive file lock.
 
     ``MlflowClient(uri)`` itself opens the store and runs the migrations when the tables
-    are missing, so the client is made while the lock is held.
+    are missing, so the client is made while the lock (:func:`lock_path`) is held.
     """
     from filelock import FileLock  # imported here: only a SQLite store's first open needs it
     from mlflow import MlflowClient
@@ -162,7 +283,7 @@ def _open_sqlite(uri: str) -> MlflowClient:
     if path is None:
         raise StoreError(f"{uri} is not a SQLite URI")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_name(path.name + ".lock")):
+    with FileLock(lock_path(path)):
         try:
             if not path.exists() or path.stat().st_size == 0:
                 # WAL lets readers run beside the one writer; the mode is stored in the file.
@@ -176,22 +297,33 @@ def _open_sqlite(uri: str) -> MlflowClient:
     return client
 
 
-def get_client(uri: str) -> MlflowClient:
-    """A client for an absolute URI; a SQLite store is created safely on first use.
+def get_client(uri: str, *, create: bool = False) -> MlflowClient:
+    """A client for an absolute URI.
 
     Parameters
     ----------
     uri : str
         An absolute URI from :func:`resolve_tracking_uri`.
+    create : bool, default=False
+        Create a local store that does not exist yet (safely, when processes race):
+        what starting a run does. Without it a missing store is an error, so reading
+        never leaves an empty store behind.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When ``create`` is False and there is no store (see :func:`require_existing_store`).
     """
     client = _clients.get(uri)
     if client is not None:
         return client
+    if not create:
+        require_existing_store(uri)
     with _lock:
         client = _clients.get(uri)
         if client is None:
             if uri.startswith("sqlite:///"):
-                client = _open_sqlite(uri)
+                client = _open_sqlite(uri)  # creates the store when missing
             else:
                 from mlflow import MlflowClient
 
@@ -204,8 +336,9 @@ def forget_client(uri: str) -> None:
     """Drop the cached client of ``uri`` (tests that delete a store)."""
     with _lock:
         _clients.pop(uri, None)
-        for key in [k for k in _experiments if k[0] == uri]:
-            del _experiments[key]
+        for cache in (_experiments, _locations):
+            for key in [k for k in cache if k[0] == uri]:
+                del cache[key]
 
 
 def _already_exists(exc: BaseException) -> bool:
@@ -242,12 +375,12 @@ def get_or_create_experiment(client: MlflowClient, uri: str, name: str) -> str:
                     f"experiment {name!r} is deleted in {uri}; restore it or use another name"
                 )
             _experiments[key] = experiment.experiment_id
+            _locations[(uri, experiment.experiment_id)] = experiment.artifact_location
             return experiment.experiment_id
+        location = default_artifact_location(uri, name)
         try:
             experiment_id = call_with_retry(
-                client.create_experiment,
-                name,
-                artifact_location=default_artifact_location(uri, name),
+                client.create_experiment, name, artifact_location=location
             )
         except MlflowException as exc:
             if not _already_exists(exc):
@@ -255,8 +388,35 @@ def get_or_create_experiment(client: MlflowClient, uri: str, name: str) -> str:
             time.sleep(0.05 * (attempt + 1) * random.random())
             continue
         _experiments[key] = experiment_id
+        if location is not None:
+            _locations[(uri, experiment_id)] = location
         return experiment_id
     raise StoreError(f"could not create or find experiment {name!r} in {uri}")
+
+
+def experiment_artifact_location(client: MlflowClient, uri: str, experiment_id: str) -> str:
+    """The artifact root of an experiment (read once per process)."""
+    key = (uri, experiment_id)
+    location = _locations.get(key)
+    if location is None:
+        location = call_with_retry(client.get_experiment, experiment_id).artifact_location
+        _locations[key] = location
+    return location
+
+
+@functools.lru_cache(maxsize=64)
+def artifact_repository(artifact_uri: str, tracking_uri: str) -> ArtifactRepository:
+    """MLflow's artifact repository for a folder: a run's artifact URI, or any folder below
+    an experiment's artifact root.
+
+    ``MlflowClient.log_artifacts(run_id, ...)`` first reads the whole run (``get_run``) to
+    learn where its artifacts go; a run that knows its artifact URI writes directly.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+    located = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)
+    return get_artifact_repository(located, tracking_uri=tracking_uri)
 
 
 def create_run(
@@ -267,9 +427,15 @@ def create_run(
     start_ms: int,
     tags: dict[str, str],
     run_name: str | None,
+    more_tags: Callable[[MlflowClient, str, str], dict[str, str]] | None = None,
 ) -> RunInfo:
-    """Create a RUNNING run in experiment ``experiment`` (created when missing)."""
+    """Create a RUNNING run in experiment ``experiment`` (created when missing).
+
+    ``more_tags(client, uri, experiment_id)`` adds tags that need the experiment.
+    """
     experiment_id = get_or_create_experiment(client, uri, experiment)
+    if more_tags is not None:
+        tags = {**tags, **more_tags(client, uri, experiment_id)}
     created = call_with_retry(
         client.create_run, experiment_id, start_time=start_ms, tags=tags, run_name=run_name
     )
@@ -295,17 +461,16 @@ def get_run(client: MlflowClient, run_id: str) -> MlflowRun:
 def find_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, MlflowClient, MlflowRun]:
     """The store's absolute URI, its client and the run, once ``run_id`` is found.
 
-    Unlike :func:`get_client`, a SQLite path with no database is not created: there can
-    be no run in it.
+    A SQLite path with no database is not created: there can be no run in it.
 
     Raises
     ------
     RunNotFoundError
-        When there is no store at a SQLite path, or no such run in the store.
+        When there is no store at the URI, or no such run in the store.
     """
     uri = resolve_tracking_uri(tracking_uri)
-    path = sqlite_path(uri)
-    if path is not None and not path.exists():
-        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {path}")
+    missing = _missing_store(uri)
+    if missing is not None:
+        raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {missing}")
     client = get_client(uri)
     return uri, client, get_run(client, run_id)

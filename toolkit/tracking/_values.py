@@ -1,4 +1,5 @@
-"""What MLflow accepts: names, param/metric/tag values, and ``log_batch`` sizes.
+"""What MLflow accepts: names, param/metric/tag values, and ``log_batch`` sizes; and
+what a run accepts: nothing, once it has ended (:func:`while_open`).
 
 MLflow truncates long params, stores NaN metrics with only a warning and rejects some
 names late, on the server. Here each value is checked when it is logged, so the error
@@ -7,13 +8,14 @@ names the value and the line that logged it.
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,7 +30,9 @@ __all__ = [
     "metric_value",
     "now_ms",
     "param_text",
+    "split_params",
     "tag_text",
+    "while_open",
 ]
 
 #: MLflow keeps this many characters of a param value and silently drops the rest.
@@ -41,6 +45,23 @@ MAX_BATCH_PARAMS_TAGS = 100
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_ENTITIES = 1000
 _NAME_RE = re.compile(r"^[/\w.\- :]*$")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def while_open(method: _F) -> _F:
+    """Make a method of a run refuse to run once the run has ended.
+
+    It calls the run's ``_check_open(name)`` first, which raises one error for every
+    method (``RunEndedError``). Applied outside ``validate_params``, so an ended run is
+    reported before the arguments are looked at.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._check_open(method.__name__)
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_key(key: Any, what: str) -> str:
@@ -89,6 +110,19 @@ def param_text(key: str, value: Any) -> str:
             "run.log_dict(...)"
         )
     return text
+
+
+def split_params(
+    params: list[tuple[str, str]], stored: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The params not ``stored`` yet, and those stored with another value.
+
+    >>> split_params([("C", "1"), ("tol", "0.1"), ("seed", "0")], {"C": "1.0", "tol": "0.1"})
+    ([('seed', '0')], {'C': '1'})
+    """
+    keep = [(k, v) for k, v in params if k not in stored]
+    conflicts = {k: v for k, v in params if k in stored and stored[k] != v}
+    return keep, conflicts
 
 
 def metric_value(key: str, value: Any) -> float:

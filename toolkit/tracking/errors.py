@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from toolkit.exceptions import ToolkitError, ValidationError
 
-__all__ = ["RunNotFoundError", "StoreError", "TrackingError"]
+__all__ = [
+    "RecordNotFoundError",
+    "RunEndedError",
+    "RunNotFoundError",
+    "StoreError",
+    "StoreNotFoundError",
+    "TrackingError",
+]
 
 
 class TrackingError(ToolkitError, RuntimeError):
@@ -15,5 +22,18 @@ class StoreError(TrackingError):
     """The tracking store cannot be opened, created or migrated."""
 
 
+class StoreNotFoundError(StoreError):
+    """A command that only reads found no store where the tracking URI points."""
+
+
+class RunEndedError(TrackingError):
+    """Something was logged to a run that has ended (after its block, a failure, a kill
+    or :meth:`~toolkit.tracking.run.Run.close`)."""
+
+
 class RunNotFoundError(ValidationError):
     """A run id names no run in the store."""
+
+
+class RecordNotFoundError(ValidationError):
+    """A run has no record of the kind asked for (e.g. a run not made by ``track``)."""

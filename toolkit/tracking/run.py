@@ -23,7 +23,7 @@ import numpy as np
 
 from toolkit._validation import BOOLEAN, CALLABLE, RANDOM_STATE, check_param, validate_params
 from toolkit.exceptions import ToolkitTypeError, ValidationError
-from toolkit.tracking import _capture, _records
+from toolkit.tracking import _capture, _records, _store, spool
 from toolkit.tracking._lifecycle import Lifecycle, RunTerminated, heartbeat_interval, status_of
 from toolkit.tracking._run import Run
 from toolkit.tracking._values import (
@@ -98,10 +98,19 @@ class track:
     Notes
     -----
     Recorded without being asked: MLflow's run-context tags (user, source), git commit,
-    branch, dirty flag (``git/diff.patch`` and ``git/status.txt`` when dirty), argv, cwd,
-    Python, platform, hardware, installed packages (``environment/packages.txt``),
-    console output (``logs/output.log``; what Python code writes to
-    ``sys.stdout``/``sys.stderr``), and ``duration_s``.
+    branch, dirty flag (``git/diff.patch`` and ``git/status.txt`` when dirty; the store's
+    own files never count as changes), argv, cwd, Python, platform, hardware, installed
+    packages, console output (``logs/output.log``; what Python code writes to
+    ``sys.stdout``/``sys.stderr``), and ``duration_s``. The environment and the package
+    list are the same for every run of a process: they are stored once per experiment
+    and content, and each run points to them (tags ``toolkit.environment.digest`` and
+    ``toolkit.environment.uri``); :func:`~toolkit.tracking.run_environment` reads them.
+
+    With MLflow autologging on (``mlflow.autolog()``, ``mlflow.sklearn.autolog()``,
+    turned on before the run starts), the run is MLflow's active run while it is open,
+    so autologging logs into it rather than into runs of its own. A param autologging
+    logged is not sent again; when toolkit's value differs it is kept in tag
+    ``toolkit.param_conflicts`` (MLflow params cannot change).
 
     The status tells the truth: FINISHED when the block ends normally (or with
     ``sys.exit(0)``), FAILED on an exception (type and message as tags, the traceback as
@@ -168,7 +177,10 @@ class track:
 
         start_ms = now_ms()
         self._env = _capture.environment()
-        self._git = _capture.git_state(self._env["cwd"])
+        writes_to = parent.tracking_uri if self.nested and parent is not None else None
+        writes_to = writes_to or _store.resolve_tracking_uri(self.tracking_uri)
+        own_files = [*_store.store_paths(writes_to), spool.spool_dir()]
+        self._git = _capture.git_state(self._env["cwd"], tuple(map(str, own_files)))
         tags = _records.start_tags(
             self._env,
             self._git,
@@ -184,6 +196,7 @@ class track:
             start_ms=start_ms,
             tracking_uri=self.tracking_uri,
             parent=parent if self.nested else None,
+            environment=_records.environment_record(),
         )
         self.run = run
         self._started = time.perf_counter()
@@ -219,6 +232,8 @@ class track:
                     self._record_end(run, status, end_tags, exc, tb)
                 finally:
                     run.close(status)
+            elif run.status is None:  # closed in the block without a status: the block's
+                run._terminate(status)
         except Exception as finish_error:
             if exc is None:
                 raise TrackingError(
@@ -226,7 +241,7 @@ class track:
                 ) from finish_error
             logger.error("run %s could not be completed: %s", run.run_id, finish_error)
         finally:
-            lifecycle.restore()
+            lifecycle.restore(status)
         return False
 
     def _record_end(
@@ -240,9 +255,7 @@ class track:
         """Duration, end tags, environment, git diff and traceback, before the run closes."""
         run.log_metric("duration_s", time.perf_counter() - self._started)
         run.set_tags(end_tags)
-        environment = _records.environment_record(self._env, self._git)
-        run.log_dict(environment, "environment/environment.json")
-        run.log_text(_capture.package_versions(), "environment/packages.txt")
+        run._record_environment(_records.environment_record())  # a spooled run's own copy
         if self._git.dirty:
             run.log_text(self._git.status, "git/status.txt")
             run.log_text(self._git.diff, "git/diff.patch")

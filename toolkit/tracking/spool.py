@@ -16,6 +16,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "SyncResult",
+    "create_run",
     "is_unreachable",
     "server_reachable",
     "spool_client",
@@ -66,7 +68,7 @@ def spool_uri() -> str:
 def spool_client() -> tuple[MlflowClient, str]:
     """A client for the spool store (created safely on first use) and its URI."""
     uri = spool_uri()
-    return _store.get_client(uri), uri
+    return _store.get_client(uri, create=True), uri
 
 
 def spool_tags(target_uri: str, *, remote_run_id: str | None = None) -> dict[str, str]:
@@ -116,6 +118,45 @@ def start_spooled_run(
         run_name=run_name,
     )
     return client, uri, info
+
+
+def create_run(
+    target_uri: str,
+    uri: str,
+    client: MlflowClient | None,
+    experiment: str,
+    *,
+    check_server: bool,
+    start_ms: int,
+    tags: dict[str, str],
+    run_name: str | None,
+    more_tags: Callable[[MlflowClient, str, str], dict[str, str]] | None = None,
+) -> tuple[MlflowClient, str, RunInfo]:
+    """Create a RUNNING run in the store ``uri`` (created when missing), or in the spool
+    when the server ``target_uri`` does not answer (its ``/health`` endpoint, checked
+    first when ``check_server``, or the calls that create the run). ``more_tags`` is
+    as in ``_store.create_run``; a spooled run does without them.
+
+    Returns
+    -------
+    tuple
+        The client, the URI of the store that holds the run, and its ``RunInfo``.
+    """
+    options = {"start_ms": start_ms, "tags": tags, "run_name": run_name}
+    reason: BaseException | str
+    if check_server and _store.is_remote(uri) and not server_reachable(uri):
+        reason = "no answer from its /health endpoint"
+    else:
+        client = client or _store.get_client(uri, create=True)
+        try:
+            extra = more_tags if uri == target_uri else None  # not for a spooled parent's child
+            info = _store.create_run(client, uri, experiment, **options, more_tags=extra)
+            return client, uri, info
+        except Exception as exc:
+            if not (_store.is_remote(uri) and is_unreachable(exc)):
+                raise
+            reason = exc
+    return start_spooled_run(target_uri, experiment, reason, **options)
 
 
 @validate_params({"uri": [str], "timeout": [Interval(Real, 0, None, closed="neither")]})
