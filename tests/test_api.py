@@ -44,17 +44,3 @@ def test_toolkit_help_is_fast_and_loads_no_heavy_dependency():
     code = "from toolkit.cli import build_parser\nbuild_parser().format_help()"
     heavy = {"mlflow", "umap", "hdbscan", "cleanlab", "matplotlib", "sklearn", "pandas"}
     assert loaded_modules(code, heavy) == set()
-
-
-def test_readme_section_example_runs_and_prints_what_it_says(capsys):
-    text = README.read_text(encoding="utf-8")
-    start = text.index("```python", text.index("## Adding a section"))
-    block = text[start + len("```python") : text.index("```", start + 3)]
-    exec(compile(block, "README.md", "exec"), {})
-    printed = capsys.readouterr().out.strip()
-    expected = block.split('print(d.to_dict()["errors_by_class"])')[1].split("# ")[1].split("\n")[0]
-    assert printed == expected.strip()
-    assert (
-        "errors_by_class"
-        not in toolkit.diagnose(toolkit.Predictions([0, 1], [0, 0]), sections=["metrics"]).to_dict()
-    )
