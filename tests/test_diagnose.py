@@ -281,6 +281,23 @@ def test_bad_options_are_refused_before_any_work(kwargs, error, match):
         tk.diagnose(p, **kwargs)
 
 
+def test_print_shows_what_ran_what_was_skipped_and_the_summary(full):
+    from toolkit.report.summary import summary_sentences
+
+    hard = tk.Predictions(["a", "b"] * 30, ["a", "a"] * 30)
+    d = tk.diagnose(hard, sections=["metrics", "label_issues"])
+    lines = str(d).splitlines()
+    assert lines[0] == "Diagnosis of 60 rows (binary): ran metrics"
+    assert lines[1] == (
+        "  skipped label_issues: label issues need class probabilities; only predictions were given"
+    )
+    assert lines[2:] == [f"- {s}" for s in summary_sentences(d)] and len(lines) > 2
+    assert "not requested" not in str(d)  # sections left out on purpose are not noise
+    text = str(full)
+    assert len(text) < 3000 and text.count("\n") < 20
+    assert all(f"- {s}" in text for s in summary_sentences(full))
+
+
 def test_notebook_view_is_the_report_in_a_sandboxed_frame():
     p = tk.Predictions(["<b>x</b>", "y"] * 30, ["y", "y"] * 30)
     d = tk.diagnose(p, sections=["metrics"])

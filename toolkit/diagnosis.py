@@ -121,6 +121,22 @@ class Diagnosis:
             f"sections={ran}, skipped={sorted(self.skipped)})"
         )
 
+    def __str__(self) -> str:
+        """What ``print(d)`` shows: what ran, what was skipped and why, and the summary
+        sentences of the report (a few lines, not the tables)."""
+        from toolkit.report.summary import summary_sentences
+
+        ran = [s.name for s in SECTIONS if self.results.get(s.name) is not None]
+        n, task = self.meta.get("n"), self.meta.get("task")
+        lines = [f"Diagnosis of {n:,} rows ({task}): ran {', '.join(ran) or 'nothing'}"]
+        lines += [
+            f"  skipped {name}: {why}"
+            for name, why in self.skipped.items()
+            if why != "not requested"
+        ]
+        lines += [f"- {sentence}" for sentence in summary_sentences(self)]
+        return "\n".join(lines)
+
 
 def _check_meta(meta: Mapping[str, Any] | None) -> None:
     if meta is not None:
