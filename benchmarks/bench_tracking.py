@@ -16,7 +16,10 @@ Paths:
 - ``track``: ``with toolkit.track(experiment, params=..., tags=...) as run:
   run.log_metrics(...)``, defaults: it also records MLflow's run-context tags, git state,
   the environment record (shared, see ``toolkit.tracking.run_environment``), console
-  output and a heartbeat, and ends the run with a truthful status.
+  output and a heartbeat, sends the params when given (one ``log_batch``) and the
+  metrics at the end, appends every value to its journal on local disk (what a
+  ``kill -9`` would leave for replay; removed at the end), replays journals of dead
+  processes (none here), and ends the run with a truthful status.
 
 Every measurement is a fresh subprocess with mlflow and toolkit already imported (not
 timed) whose working directory is a fresh git repository with one commit (a clean tree)
@@ -297,9 +300,16 @@ PROFILE_ROWS = [
     ("`create_run`", "mlflow/tracking/client.py", "create_run", "__enter__"),
     ("console capture on", "toolkit/tracking/_lifecycle.py", "_start_console_capture", ""),
     ("heartbeat on (one thread for all runs)", "toolkit/tracking/_lifecycle.py", "add", ""),
+    ("journal opened (a file, locked)", "toolkit/tracking/_journal.py", "open", "__enter__"),
+    ("journals of dead processes looked for", "_recovery.py", "replay_orphans", "__enter__"),
     ("`track.__exit__`", "toolkit/tracking/run.py", "__exit__", ""),
     ("heartbeat and capture off", "toolkit/tracking/_lifecycle.py", "stop", "__exit__"),
-    ("`log_batch`", "mlflow/tracking/client.py", "log_batch", "__exit__"),
+    (
+        "`log_batch` (params when given, the rest at the end)",
+        "mlflow/tracking/client.py",
+        "log_batch",
+        "",
+    ),
     ("`set_terminated`", "mlflow/tracking/client.py", "set_terminated", "__exit__"),
     ("MLflow `get_run` (none expected)", "mlflow/tracking/client.py", "get_run", ""),
 ]

@@ -3,12 +3,14 @@ autologging, and the status that the way a block ended means."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from toolkit.tracking import _capture, _store
@@ -19,10 +21,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.tracking._run import Run
 
 __all__ = [
+    "DEFAULT_FLUSH_S",
     "DEFAULT_HEARTBEAT_S",
     "Lifecycle",
     "RunTerminated",
     "autologging_on",
+    "finishing",
+    "flush_interval",
     "heartbeat_interval",
     "status_of",
 ]
@@ -31,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between heartbeats; a RUNNING run whose heartbeat is much older is stale.
 DEFAULT_HEARTBEAT_S = 30.0
+#: Seconds a logged metric waits at most before it is sent.
+DEFAULT_FLUSH_S = 2.0
 #: Where the console output of a run is stored, in its artifacts.
 CONSOLE_LOG = "logs/output.log"
 
@@ -43,13 +50,23 @@ class RunTerminated(SystemExit):
         self.signum = signum
 
 
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def heartbeat_interval() -> float:
     """``TOOLKIT_HEARTBEAT_S`` seconds, else 30."""
-    raw = os.environ.get("TOOLKIT_HEARTBEAT_S")
-    try:
-        return float(raw) if raw else DEFAULT_HEARTBEAT_S
-    except ValueError:
-        return DEFAULT_HEARTBEAT_S
+    return _seconds("TOOLKIT_HEARTBEAT_S", DEFAULT_HEARTBEAT_S)
+
+
+def flush_interval() -> float:
+    """``TOOLKIT_FLUSH_S`` seconds, else 2: the longest a logged metric waits to be sent."""
+    return _seconds("TOOLKIT_FLUSH_S", DEFAULT_FLUSH_S)
 
 
 def status_of(exc: BaseException | None) -> tuple[str, dict[str, str]]:
@@ -122,7 +139,8 @@ class _ConsoleLog:
 
 
 class _Heartbeats:
-    """One daemon thread that refreshes the heartbeat of every open run of the process.
+    """One daemon thread that refreshes the heartbeat of every open run of the process,
+    and sends the metrics each has buffered every :func:`flush_interval` seconds.
 
     A thread per run costs its start and its join, milliseconds on a busy machine: more
     than the store calls of a small run.
@@ -134,13 +152,14 @@ class _Heartbeats:
 
     def _reset(self) -> None:
         # a forked child neither beats for its parent's runs nor inherits a held lock
-        self._due: dict[Run, list[float]] = {}  # run -> [interval, next beat]
+        self._due: dict[Run, list[float]] = {}  # run -> [interval, next beat, next flush]
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def add(self, run: Run, interval: float) -> None:
         with self._wake:
-            self._due[run] = [interval, time.monotonic() + interval]
+            now = time.monotonic()
+            self._due[run] = [interval, now + interval, now + flush_interval()]
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="toolkit-heartbeat", daemon=True
@@ -156,15 +175,21 @@ class _Heartbeats:
         while True:
             with self._wake:
                 now = time.monotonic()
-                due = [run for run, (_, at) in self._due.items() if at <= now]
-                for run in due:
+                beat = [run for run, (_, at, _) in self._due.items() if at <= now]
+                flush = [run for run, (_, at, due) in self._due.items() if due <= now and at > now]
+                for run in beat:
                     self._due[run][1] = now + self._due[run][0]
-                if not due:
-                    soonest = min((at for _, at in self._due.values()), default=None)
-                    self._wake.wait(None if soonest is None else soonest - now)
+                for run in (*beat, *flush):
+                    self._due[run][2] = now + flush_interval()
+                if not beat and not flush:
+                    times = [min(at, due) for _, at, due in self._due.values()]
+                    self._wake.wait(min(times) - now if times else None)
                     continue
-            for run in due:
+            for run in beat:
                 if not _beat(run):
+                    self.remove(run)
+            for run in flush:
+                if not _send(run):
                     self.remove(run)
 
 
@@ -180,7 +205,100 @@ def _beat(run: Run) -> bool:
     return True
 
 
+def _send(run: Run) -> bool:
+    """Send what the run buffered; False once it ended. A store that refuses keeps the
+    values buffered and says so once (``Run._flush_soon``), not every few seconds."""
+    if run.closed:
+        return False
+    if run._has_pending():
+        run._flush_soon()
+    return True
+
+
 _HEARTBEATS = _Heartbeats()
+
+
+class _Signals:
+    """SIGTERM and Ctrl-C while runs are open: the first ends the innermost block (KILLED);
+    any other, and any that arrives while a run finishes, waits until the finish is done.
+
+    Without this, a second signal a few milliseconds after the first raised again inside
+    the finish and left the run RUNNING with its buffered metrics unsent. The handlers are
+    installed while a run is open, only where the application left Python's defaults
+    (SIGTERM ends the process, SIGINT raises ``KeyboardInterrupt``), and only from the
+    main thread.
+    """
+
+    def __init__(self) -> None:
+        self._open = 0
+        self._finishing = 0
+        self._raised = False
+        self.held: list[int] = []
+        self._old: dict[int, Any] = {}
+
+    def opened(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._open == 0:
+            defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+            for signum, default in defaults.items():
+                if signal.getsignal(signum) is default:
+                    self._old[signum] = signal.signal(signum, self._handle)
+        self._open += 1
+
+    def closed(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or self._open == 0:
+            return
+        self._open -= 1
+        if self._open == 0:
+            for signum, handler in self._old.items():
+                signal.signal(signum, handler)
+            self._old = {}
+            self._raised = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._finishing or self._raised:
+            self.held.append(signum)
+            return
+        self._raised = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise RunTerminated(signum)
+
+    @contextlib.contextmanager
+    def finishing(self) -> Iterator[list[int]]:
+        """Hold signals while a run ends; yields the list of those that arrived."""
+        if threading.current_thread() is not threading.main_thread():
+            yield []
+            return
+        self._finishing += 1
+        start = len(self.held)
+        held: list[int] = []
+        try:
+            yield held
+        finally:
+            self._finishing -= 1
+            held.extend(self.held[start:])
+            if self._finishing == 0:
+                self.held = []
+                self._raised = False
+
+
+_SIGNALS = _Signals()
+
+
+def finishing() -> contextlib.AbstractContextManager[list[int]]:
+    """While a run ends, SIGTERM and Ctrl-C wait (see :class:`_Signals`)."""
+    return _SIGNALS.finishing()
+
+
+def raise_held(held: list[int]) -> None:
+    """Deliver, once a run has ended, a signal that arrived while it finished."""
+    if not held:
+        return
+    if signal.SIGINT in held and signal.SIGTERM not in held:
+        raise KeyboardInterrupt
+    raise RunTerminated(signal.SIGTERM if signal.SIGTERM in held else held[0])
 
 
 class Lifecycle:
@@ -195,13 +313,14 @@ class Lifecycle:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self._old_handler: Any = None
+        self._signals = False
         self._fluent_run_id: str | None = None
         self._uri_before: tuple[str, str | None] | None = None
 
     def start(self) -> None:
         self._start_console_capture()
-        self._install_signal_handler()
+        _SIGNALS.opened()
+        self._signals = True
         _HEARTBEATS.add(self.run, heartbeat_interval())
         self._attach_autologging()
 
@@ -211,9 +330,9 @@ class Lifecycle:
 
     def restore(self, status: str = "FINISHED") -> None:
         self._detach_autologging(status)
-        if self._old_handler is not None:
-            signal.signal(signal.SIGTERM, self._old_handler)
-            self._old_handler = None
+        if self._signals:
+            self._signals = False
+            _SIGNALS.closed()
 
     # ------------------------------------------------------------------ autologging
     def _attach_autologging(self) -> None:
@@ -295,18 +414,6 @@ class Lifecycle:
         if sys.stderr is err:
             sys.stderr = err.stream
         self._log.close()
-
-    # ------------------------------------------------------------------ SIGTERM
-    def _install_signal_handler(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return  # someone else handles it (an outer run, or the application)
-
-        def on_sigterm(signum: int, frame: Any) -> None:
-            raise RunTerminated(signum)
-
-        self._old_handler = signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _same_store(a: str, b: str) -> bool:

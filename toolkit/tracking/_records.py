@@ -351,7 +351,7 @@ class RecordsMixin:
     predictions, diagnoses and cross-validation scores.
 
     They log through the run's own methods (``log_params``, ``log_metrics``,
-    ``set_tags``, ``log_dict``, ``staging_path``) and its upload (``_upload``), so they
+    ``set_tags``, ``_log_json``, ``staging_path``) and its upload (``_upload``), so they
     are buffered, ordered and refused after the end like everything else.
     """
 
@@ -437,7 +437,7 @@ class RecordsMixin:
         if labels is not None and len(labels) != len(frame):
             raise ValidationError(f"y has {len(labels)} rows but X has {len(frame)}")
         profile = dataset_profile(frame, labels)
-        self.log_dict(profile, f"datasets/{name}.json")
+        self._log_json(profile, f"datasets/{name}.json")
         self.set_tags(
             {
                 f"toolkit.dataset.{name}.digest": profile["digest"],
@@ -466,7 +466,7 @@ class RecordsMixin:
             raise ToolkitTypeError(
                 f"predictions {name!r} could not be written as Parquet: {exc}"
             ) from exc
-        self.log_dict(predictions_meta(p), f"predictions/{name}.json")
+        self._log_json(predictions_meta(p), f"predictions/{name}.json")
         self.set_tag(f"toolkit.predictions.{name}", f"predictions/{name}.parquet")
         return f"predictions/{name}.parquet"
 
@@ -490,7 +490,7 @@ class RecordsMixin:
         """
         check_key(name, "diagnosis")
         content = diagnosis.to_dict()
-        self.log_dict(content, f"{name}/{name}.json")
+        self._log_json(content, f"{name}/{name}.json")  # undefined metrics are null
         if hasattr(diagnosis, "to_html"):
             html_path = self.staging_path(f"{name}/{name}.html")
             html = diagnosis.to_html(str(html_path))

@@ -18,6 +18,7 @@ import posixpath
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ import numpy as np
 from toolkit._json import dumps
 from toolkit._validation import BOOLEAN, Options, validate_params
 from toolkit.exceptions import ToolkitTypeError, ValidationError
-from toolkit.tracking import _records, _store, spool
+from toolkit.tracking import _journal, _records, _store, spool
 from toolkit.tracking._values import (
     Pending,
     batches,
@@ -35,13 +36,14 @@ from toolkit.tracking._values import (
     clip,
     flatten,
     metric_value,
+    non_finite_paths,
     now_ms,
     param_text,
     split_params,
     tag_text,
     while_open,
 )
-from toolkit.tracking.errors import RunEndedError
+from toolkit.tracking.errors import NonFiniteValueWarning, RunEndedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -50,7 +52,8 @@ __all__ = ["CONFLICTS_TAG", "FLUSH_AT", "Run"]
 
 logger = logging.getLogger(__name__)
 
-#: Buffered metrics are sent when this many are waiting (and at every heartbeat and the end).
+#: Buffered metrics are sent when this many are waiting, and at the latest
+#: ``TOOLKIT_FLUSH_S`` seconds after they were logged (``_lifecycle.flush_interval``).
 FLUSH_AT = 1000
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 #: Params that MLflow autologging logged first with another value keep toolkit's value here.
@@ -63,10 +66,14 @@ class Run(_records.RecordsMixin):
     """An open MLflow run. Get one from :func:`~toolkit.tracking.run.track`; every call
     names this run's id.
 
-    Params, metrics and tags are validated when logged and buffered; they are sent
-    with ``log_batch`` when 1000 are waiting, at every heartbeat and when the run ends.
-    Files written with ``log_text``/``log_dict`` (or into :meth:`staging_path`) are
-    uploaded when the run ends. After the end (of the ``with`` block, by an exception
+    Params, metrics and tags are validated when logged. Params and tags are sent at once;
+    metrics are buffered and sent with ``log_batch`` when 1000 are waiting, within
+    ``TOOLKIT_FLUSH_S`` seconds (default 2) and when the run ends. Everything logged is
+    first appended to a journal on local disk (:mod:`toolkit.tracking._journal`), so a
+    process killed with SIGKILL loses nothing: ``toolkit runs --mark-stale``, or the
+    next run on the same store, sends what the journal holds. Files written with
+    ``log_text``/``log_dict`` (or into :meth:`staging_path`) are uploaded when the run
+    ends. After the end (of the ``with`` block, by an exception
     or a signal, or :meth:`close`) every method that adds to the run raises
     :class:`~toolkit.tracking.errors.RunEndedError`.
 
@@ -99,6 +106,7 @@ class Run(_records.RecordsMixin):
         target_uri: str | None = None,
         creation_tags: Mapping[str, str] | None = None,
         artifact_uri: str | None = None,
+        journal: bool = False,
     ) -> None:
         self._client = client
         self.tracking_uri = tracking_uri
@@ -122,6 +130,25 @@ class Run(_records.RecordsMixin):
         self._status: str | None = None
         self.autologged = False
         self._conflicts: dict[str, str] = {}
+        self._send_failed = False
+        #: True: everything waits for close() (log_to_run adds all or nothing).
+        self._hold = False
+        self._journal_file = _journal.Journal.open(self._location()) if journal else None
+
+    def _location(self) -> dict[str, str]:
+        """Where the run is, as its journal records it."""
+        return {
+            "uri": self.tracking_uri,
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "experiment": self.experiment,
+            "target": self._target_uri,
+        }
+
+    @property
+    def journal_path(self) -> Path | None:
+        """The run's journal on local disk while it is open (None when it has none)."""
+        return None if self._journal_file is None else self._journal_file.path
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -185,6 +212,7 @@ class Run(_records.RecordsMixin):
             target_uri=target,
             creation_tags=tags,
             artifact_uri=info.artifact_uri,
+            journal=True,
         )
 
     @classmethod
@@ -207,7 +235,13 @@ class Run(_records.RecordsMixin):
         info = found.info
         experiment = _store.call_with_retry(client.get_experiment, info.experiment_id).name
         return cls(
-            client, uri, run_id, info.experiment_id, experiment, artifact_uri=info.artifact_uri
+            client,
+            uri,
+            run_id,
+            info.experiment_id,
+            experiment,
+            artifact_uri=info.artifact_uri,
+            journal=True,
         )
 
     def __repr__(self) -> str:
@@ -248,20 +282,22 @@ class Run(_records.RecordsMixin):
         items = [(check_key(k, "param"), param_text(k, v)) for k, v in flatten(params).items()]
         with self._lock:
             self._check_open("log_params")
+            new = {}
             for key, text in items:
-                old = self._params.get(key)
+                old = self._params.get(key, new.get(key))
                 if old is not None:
-                    if old != text:
+                    if old != text:  # refused whole: nothing of the call is kept
                         raise ValidationError(
                             f"param {key!r} was already logged as {old[:100]!r}; MLflow params "
                             f"cannot change, so {text[:100]!r} cannot be logged. Use a metric or "
                             "a new name"
                         )
                     continue
-                self._params[key] = text
-                self._pending.params.append((key, text))
-                if self._journal is not None:
-                    self._journal.params.append((key, text))
+                new[key] = text
+            self._params.update(new)
+            self._buffer(params=list(new.items()))
+        if new:
+            self._flush_soon()
 
     @while_open
     def log_metric(
@@ -293,12 +329,10 @@ class Run(_records.RecordsMixin):
         ]
         with self._lock:
             self._check_open("log_metrics")
-            self._pending.metrics.extend(rows)
-            if self._journal is not None:
-                self._journal.metrics.extend(rows)
+            self._buffer(metrics=rows)
             full = len(self._pending.metrics) >= FLUSH_AT
         if full:
-            self._flush()
+            self._flush_soon()
 
     @while_open
     def set_tag(self, key: str, value: Any) -> None:
@@ -307,15 +341,43 @@ class Run(_records.RecordsMixin):
 
     @while_open
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set several tags."""
+        """Set several tags (sent at once)."""
+        self._set_tags(tags)
+        self._flush_soon()
+
+    def _set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Check and buffer tags: what the end of a run adds, sent with its last batch."""
         if not isinstance(tags, Mapping):
             raise ToolkitTypeError(f"tags must be a dict, got {type(tags).__name__}")
         items = [(check_key(k, "tag"), tag_text(k, v)) for k, v in tags.items()]
         with self._lock:
             self._check_open("set_tags")
-            self._pending.tags.extend(items)
+            self._buffer(tags=items)
+
+    def _buffer(
+        self,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        metrics: list[tuple[str, float, int, int]] | None = None,
+        tags: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Journal, then buffer, checked values (under the run's lock: one order for both)."""
+        for kind, rows, attr in (
+            ("p", params, "params"),
+            ("m", metrics, "metrics"),
+            ("t", tags, "tags"),
+        ):
+            if not rows:
+                continue
+            if self._journal_file is not None:
+                self._journal_file.values(kind, rows)
+            getattr(self._pending, attr).extend(rows)
             if self._journal is not None:
-                self._journal.tags.extend(items)
+                getattr(self._journal, attr).extend(rows)
+
+    def _has_pending(self) -> bool:
+        """True when values wait to be sent."""
+        return bool(self._pending)
 
     # ------------------------------------------------------------------ artifacts
     @while_open
@@ -328,6 +390,8 @@ class Run(_records.RecordsMixin):
         folder, name = posixpath.split(artifact_file)
         if self._artifacts is None:
             self._artifacts = Path(tempfile.mkdtemp(prefix="toolkit-run-"))
+            if self._journal_file is not None:  # a kill leaves them to the replay
+                self._journal_file.staging(self._artifacts)
         path = self._artifacts / folder
         path.mkdir(parents=True, exist_ok=True)
         return path / name
@@ -352,11 +416,25 @@ class Run(_records.RecordsMixin):
     @while_open
     @validate_params({"artifact_file": [str]})
     def log_dict(self, obj: Any, artifact_file: str) -> None:
-        """Write an object as JSON to an artifact file (uploaded when the run ends).
+        """Write an object as strict JSON to an artifact file (uploaded when the run ends).
 
-        numpy scalars become plain numbers, NaN and infinity ``null``, other objects
-        their ``to_dict()`` or their text.
+        numpy scalars become plain numbers, other objects their ``to_dict()`` or their
+        text. JSON has no NaN or infinity: such values are written as ``null``, with a
+        :class:`~toolkit.tracking.errors.NonFiniteValueWarning` that names where they were.
         """
+        found = non_finite_paths(obj)
+        if found:
+            shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+            warnings.warn(
+                f"log_dict({artifact_file!r}): {len(found)}{'+' if len(found) > 5 else ''} "
+                f"NaN or infinite value(s) written as null (JSON has neither): {shown}",
+                NonFiniteValueWarning,
+                stacklevel=4,  # past while_open and validate_params: the caller's line
+            )
+        self._log_json(obj, artifact_file)
+
+    def _log_json(self, obj: Any, artifact_file: str) -> None:
+        """``obj`` as strict JSON (NaN and infinity ``null``: the documented records)."""
         self.log_text(dumps(obj), artifact_file)
 
     # ------------------------------------------------------------------ the environment
@@ -371,7 +449,7 @@ class Run(_records.RecordsMixin):
         folder = _records.RUN_FOLDER
         self.log_text(record.environment, f"{folder}/{_records.ENVIRONMENT_FILE}")
         self.log_text(record.packages, f"{folder}/{_records.PACKAGES_FILE}")
-        self.set_tags({_records.DIGEST_TAG: record.digest})
+        self._set_tags({_records.DIGEST_TAG: record.digest})
 
     # ------------------------------------------------------------------ sending
     def _check_open(self, method: str) -> None:
@@ -391,15 +469,45 @@ class Run(_records.RecordsMixin):
         """
         self._flush()
 
+    def _flush_soon(self) -> None:
+        """Send now, from a logging call: a store that refuses keeps the values buffered
+        (and journaled) for the next send, with a warning; the run's end reports it."""
+        if self._hold:
+            return
+        try:
+            self._flush()
+        except Exception as exc:
+            if not self._send_failed:
+                logger.warning(
+                    "run %s: sending to %s failed (%s); the values stay buffered and in the "
+                    "journal %s until a send succeeds",
+                    self.run_id,
+                    self.tracking_uri,
+                    exc,
+                    self.journal_path,
+                )
+            self._send_failed = True
+
     def _flush(self, *, final: bool = False) -> None:
         with self._send_lock:
             with self._lock:
                 pending, self._pending = self._pending, Pending()
                 if self.autologged and not final:  # autologging may still log its params
                     self._pending.params, pending.params = pending.params, []
-            if self.autologged and pending.params:
-                pending.params = self._unlogged_params(pending.params, pending.tags)
-            self._send_pending(pending)
+                mark = None if self._journal_file is None else self._journal_file.lines
+            try:
+                if self.autologged and pending.params:
+                    pending.params = self._unlogged_params(pending.params, pending.tags)
+                self._send_pending(pending)
+            except BaseException:
+                with self._lock:  # back in front of what was logged meanwhile
+                    later, self._pending = self._pending, pending
+                    for attr in ("params", "metrics", "tags"):
+                        getattr(pending, attr).extend(getattr(later, attr))
+                raise
+            self._send_failed = False
+            if mark is not None and self._journal_file is not None:
+                self._journal_file.sent(mark)
 
     def _unlogged_params(
         self, params: list[tuple[str, str]], tags: list[tuple[str, str]]
@@ -486,7 +594,12 @@ class Run(_records.RecordsMixin):
         with self._lock:
             journal, self._journal = self._journal or Pending(), None
             self._pending = Pending()  # all of it is in the journal
+            mark = None if self._journal_file is None else self._journal_file.lines
+        if self._journal_file is not None:
+            self._journal_file.where(self._location())
         self._send_pending(journal)
+        if mark is not None and self._journal_file is not None:
+            self._journal_file.sent(mark)
 
     # ------------------------------------------------------------------ the end
     @validate_params({"status": [Options(STATUSES), None], "send": [BOOLEAN]})
@@ -512,8 +625,10 @@ class Run(_records.RecordsMixin):
             self._closed = True
             self._status = status
         staging = self._artifacts
+        ended = False
         try:
             if not send:
+                ended = True
                 return []
             files = sorted(
                 path.relative_to(staging).as_posix()
@@ -526,16 +641,71 @@ class Run(_records.RecordsMixin):
                 self._flush(final=True)
             if status is not None:
                 self._terminate(status)
+            ended = True
             return files
         finally:
-            if staging is not None:
+            # A failed end keeps the journal and the staged files, for the replay.
+            if staging is not None and ended:
                 shutil.rmtree(staging, ignore_errors=True)
+            if self._journal_file is not None:
+                self._journal_file.close(remove=ended)
+
+    def _end_failed(self, status: str, error: BaseException) -> str:
+        """After :meth:`close` failed: end the run FAILED with the reason in its store or,
+        when the store cannot be written at all, save it in the local spool. Returns the
+        sentence that says where the run and its values are.
+        """
+        reason = clip(f"{type(error).__name__}: {error}".splitlines()[0], 1000)
+        head = f"run {self.run_id} could not be completed in {self.tracking_uri} ({reason})"
+        journal = self.journal_path
+        try:
+            self._call(_log_batch([], [], [_tag("toolkit.end_reason", f"finish failed: {reason}")]))
+            self._terminate("FAILED")
+        except Exception as store_error:
+            logger.debug("run %s cannot be marked FAILED: %s", self.run_id, store_error)
+        else:
+            if journal is not None and journal.exists() and not self._pending:
+                if self._artifacts is None or not any(self._artifacts.rglob("*")):
+                    journal.unlink()
+            if journal is not None and journal.exists():
+                return (
+                    f"{head}; it is marked FAILED, and what it could not send is kept in "
+                    f"{journal} (toolkit runs --mark-stale sends it)"
+                )
+            return f"{head}; it is marked FAILED"
+        if journal is None or not journal.exists():
+            return f"{head}; the store cannot be written and the run has no journal"
+        try:
+            everything = _journal.read(journal, everything=True)
+            self._journal = everything.unsent
+            self._move_to_spool(error)
+            if self._artifacts is not None and any(self._artifacts.rglob("*")):
+                self._call(self._put(self._artifacts, None))
+            self._terminate(status)
+        except Exception as spool_error:
+            return (
+                f"{head}; neither it nor the local spool can be written ({spool_error}): what "
+                f"it logged is kept in {journal} (toolkit runs --mark-stale sends it)"
+            )
+        journal.unlink(missing_ok=True)
+        if self._artifacts is not None:
+            shutil.rmtree(self._artifacts, ignore_errors=True)
+        return (
+            f"{head}; the store cannot be written, so the run is in the local spool "
+            f"{self.tracking_uri} as run {self.run_id} (toolkit sync sends it)"
+        )
 
     def _terminate(self, status: str) -> None:
         """Set the final status (also for a run closed without one, when its block ends)."""
         end = now_ms()
         self._call(lambda c, rid: c.set_terminated(rid, status=status, end_time=end))
         self._status = status
+
+
+def _tag(key: str, value: str) -> Any:
+    from mlflow.entities import RunTag
+
+    return RunTag(key, value)
 
 
 def _log_batch(params: list, metrics: list, tags: list) -> _Op:

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkit._validation import validate_params
 from toolkit.exceptions import ValidationError
-from toolkit.tracking.errors import RunNotFoundError, StoreError, StoreNotFoundError
+from toolkit.tracking.errors import (
+    RunNotFoundError,
+    ServerUnreachableError,
+    StoreError,
+    StoreNotFoundError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -52,6 +57,7 @@ __all__ = [
     "get_or_create_experiment",
     "get_run",
     "is_remote",
+    "is_unreachable",
     "lock_path",
     "require_existing_store",
     "resolve_tracking_uri",
@@ -116,8 +122,62 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     if uri.startswith("file:"):
         return uri
     if "://" in uri or uri.startswith(("databricks", "uc:")):
+        _check_scheme(uri)
         return uri
     return Path(uri).expanduser().resolve().as_uri()
+
+
+#: The schemes MLflow stores runs in without plugins (a database URI may add "+driver").
+_STORE_SCHEMES = frozenset(
+    {"file", "sqlite", "postgresql", "mysql", "mssql", "http", "https"}
+    | {"databricks", "databricks-uc", "uc"}
+)
+
+
+def _check_scheme(uri: str) -> None:
+    """Refuse a URI whose scheme no MLflow tracking store (built in or plugin) handles."""
+    scheme = uri.partition(":")[0].partition("+")[0].lower()
+    if scheme in _STORE_SCHEMES:
+        return
+    from importlib.metadata import entry_points
+
+    if scheme in {ep.name for ep in entry_points(group="mlflow.tracking_store")}:
+        return
+    raise ValidationError(
+        f"tracking URI {uri!r} has scheme {scheme!r}, which MLflow cannot store runs in; use "
+        "sqlite:///path/to/mlflow.db, a folder, http(s)://server or a database URI "
+        "(postgresql://, mysql://, mssql://)"
+    )
+
+
+#: MLflow's HTTP defaults (7 retries with backoff factor 2, 120 s timeout) hold a call to a
+#: dead server for about 4 minutes. Toolkit's: a refused connection fails in about 3 s and
+#: a hung one in 3 x 10 s, so a run reaches the spool, or a command its error, in seconds.
+#: A value the user set in the environment is kept.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+
+
+def _short_http_timeouts() -> None:
+    """Set toolkit's HTTP defaults (:data:`HTTP_DEFAULTS`) where the user set none.
+
+    MLflow reads them from the environment at every request; it offers no setting per
+    client.
+    """
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def server_unreachable_error(uri: str, reason: BaseException | str) -> StoreError:
+    """The one error for a tracking server that does not answer."""
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+    return ServerUnreachableError(
+        f"the tracking server {uri} cannot be reached ({text[:300]}); check that it is "
+        "running, or set MLFLOW_TRACKING_URI / --tracking-uri"
+    )
 
 
 def is_remote(uri: str) -> bool:
@@ -226,6 +286,11 @@ def require_existing_store(tracking_uri: str | None = None) -> str:
     return uri
 
 
+def require_missing(uri: str) -> bool:
+    """True when there is no store at the local ``uri`` (a server or database: False)."""
+    return _missing_store(uri) is not None
+
+
 def _missing_store(uri: str) -> Path | None:
     """The local path of the store at ``uri`` when there is none there, else None."""
     path = sqlite_path(uri)
@@ -325,11 +390,51 @@ def get_client(uri: str, *, create: bool = False) -> MlflowClient:
             if uri.startswith("sqlite:///"):
                 client = _open_sqlite(uri)  # creates the store when missing
             else:
-                from mlflow import MlflowClient
-
-                client = MlflowClient(tracking_uri=uri)
+                client = _open_other(uri, create=create)
             _clients[uri] = client
     return client
+
+
+def _open_other(uri: str, *, create: bool) -> MlflowClient:
+    """A client for a server, a database or a folder.
+
+    A server is asked first whether it answers (``/health``) when only reading
+    (``create=False``): a dead server is then an error within seconds rather than "run
+    not found" after MLflow's retries. Starting a run checks it itself and moves to the
+    spool.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if is_remote(uri):
+        _short_http_timeouts()
+        if not create:
+            reason = health_problem(uri)
+            if reason is not None:
+                raise server_unreachable_error(uri, reason)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except MlflowException as exc:  # e.g. a scheme a plugin was removed for
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"could not open the MLflow store {uri}: {first[:300]}") from exc
+
+
+def health_problem(uri: str, timeout: float = 3.0) -> str | None:
+    """None when the tracking server at ``uri`` answers its ``/health`` endpoint, else why not.
+
+    Any answer below 500 counts: the server is there, even if it refuses the request.
+    """
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            return None if response.status < 500 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return None if exc.code < 500 else f"HTTP {exc.code} from /health"
+    except urllib.error.URLError as exc:
+        return str(exc.reason)
+    except (OSError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
 
 
 def forget_client(uri: str) -> None:
@@ -455,6 +560,9 @@ def get_run(client: MlflowClient, run_id: str) -> MlflowRun:
     try:
         return call_with_retry(client.get_run, run_id)
     except MlflowException as exc:
+        uri = client.tracking_uri
+        if is_remote(uri) and is_unreachable(exc):
+            raise server_unreachable_error(uri, exc) from exc
         raise RunNotFoundError(f"run {run_id!r} not found: {exc.message}") from exc
 
 
@@ -474,3 +582,34 @@ def find_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, MlflowC
         raise RunNotFoundError(f"run {run_id!r} not found: there is no store at {missing}")
     client = get_client(uri)
     return uri, client, get_run(client, run_id)
+
+
+_UNREACHABLE_TEXT = (
+    "connection refused",
+    "max retries exceeded",
+    "failed to establish a new connection",
+    "connectionerror",
+    "connection aborted",
+    "remote end closed connection",
+    "read timed out",
+    "connecttimeout",
+    "name or service not known",
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) says the server could not be reached."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        name = type(current).__name__.lower()
+        if "connectionerror" in name or "timeout" in name:
+            return True
+        text = str(current).lower()
+        if any(fragment in text for fragment in _UNREACHABLE_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False

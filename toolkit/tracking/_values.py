@@ -28,6 +28,7 @@ __all__ = [
     "clip",
     "flatten",
     "metric_value",
+    "non_finite_paths",
     "now_ms",
     "param_text",
     "split_params",
@@ -72,7 +73,8 @@ def check_key(key: Any, what: str) -> str:
         raise ValidationError(
             f"{what} name must have 1 to {MAX_KEY_LENGTH} characters, got {len(key)}: {key[:60]!r}"
         )
-    if not _NAME_RE.match(key) or posixpath.normpath(key) != key or key.startswith("/"):
+    # fullmatch: "$" alone would let a trailing newline through
+    if not _NAME_RE.fullmatch(key) or posixpath.normpath(key) != key or key.startswith("/"):
         raise ValidationError(
             f"{what} name {key!r} is not allowed by MLflow: use letters, digits, '_', '-', "
             "'.', ' ', ':' and '/' (no leading '/', no '..' or '//')"
@@ -141,6 +143,40 @@ def metric_value(key: str, value: Any) -> float:
             "Log finite values (skip undefined metrics, or log them as a tag)"
         )
     return number
+
+
+def non_finite_paths(obj: Any, limit: int = 6) -> list[str]:
+    """Where ``obj`` (nested dicts, lists, arrays, objects with ``to_dict()``) holds NaN or
+    infinity, as paths like ``a.b[2]``; at most ``limit``.
+
+    >>> non_finite_paths({"a": [1.0, float("nan")], "b": {"c": np.inf}, "d": "nan"})
+    ['a[1]', 'b.c']
+    """
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(value, float | np.floating):
+            if not math.isfinite(value):
+                found.append(path or "(the value)")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+        elif isinstance(value, np.ndarray):
+            if value.dtype.kind in "fc":
+                for index in np.argwhere(~np.isfinite(value))[: limit - len(found)]:
+                    found.append(f"{path}[{', '.join(map(str, index))}]")
+            elif value.dtype.kind == "O":
+                walk(value.tolist(), path)
+        elif not isinstance(value, str | bytes) and callable(getattr(value, "to_dict", None)):
+            walk(value.to_dict(), path)
+
+    walk(obj, "")
+    return found
 
 
 def tag_text(key: str, value: Any) -> str:

@@ -83,6 +83,7 @@ def log_to_run(
         When ``run_id`` names no run in the store.
     """
     run = Run.attach(run_id, tracking_uri=tracking_uri)
+    run._hold = True  # all or nothing: sent when every part was logged
     try:
         if predictions is not None:
             run.log_predictions(predictions)

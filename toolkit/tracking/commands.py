@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from toolkit._terminal import printable
 from toolkit.exceptions import ValidationError
 
 __all__ = ["cmd_compare", "cmd_runs", "cmd_sync", "register", "summary_lines"]
@@ -127,6 +128,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     """``toolkit runs``: print the runs table."""
     from toolkit.tracking.compare import list_runs, mark_stale_runs
 
+    if args.max_results < 1:
+        raise ValidationError(f"--max-results must be >= 1, got {args.max_results}")
     if args.mark_stale:
         marked = mark_stale_runs(args.experiment, tracking_uri=args.tracking_uri)
         print(
@@ -137,7 +140,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if table.empty:
         print("no runs")
         return EXIT_OK
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    # stored names can hold anything: escape sequences must not reach the terminal
+    from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
+
+    shown = table.rename(columns=printable)
+    for column in shown.columns:
+        values = shown[column]
+        if not (is_numeric_dtype(values) or is_datetime64_any_dtype(values)):
+            shown[column] = values.map(lambda v: v if v is None else printable(v))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return EXIT_OK
 
 
@@ -167,10 +178,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lines += _slice_lines(comparison, args.top)
     lines += _param_lines(comparison, args.all_params)
     lines += _metric_lines(comparison)
-    print("\n".join(lines))
+    print(_lines(lines))
     if args.max_regression is None:
         return EXIT_OK
     return _gate(comparison, args.max_regression)
+
+
+def _lines(lines: list[str]) -> str:
+    """Lines for the terminal; what they show of stored names and values is escaped."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def _label(comparison: Any, which: str) -> str:
@@ -307,7 +323,7 @@ def _gate(comparison: Any, max_regression: float) -> int:
             f"(95% CI {row.ci_low:+.2f} to {row.ci_high:+.2f}; {row.n_paired:,} rows, "
             f"{row.broken:,} broken, {row.fixed:,} fixed; q = {row.q_value:.2g})"
         )
-    print("\n".join(lines), file=sys.stderr)
+    print(_lines(lines), file=sys.stderr)
     return EXIT_FAILURE
 
 
@@ -321,7 +337,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return EXIT_OK
     for r in results:
         where = f"-> {r.remote_run_id}" if r.remote_run_id else f"({r.detail})"
-        print(f"{r.outcome:<8} {r.spool_run_id} {r.target_uri} {where}")
+        print(printable(f"{r.outcome:<8} {r.spool_run_id} {r.target_uri} {where}"))
     counts = {o: sum(r.outcome == o for r in results) for o in ("synced", "skipped", "failed")}
     print(", ".join(f"{n} {o}" for o, n in counts.items()))
     return EXIT_FAILURE if counts["failed"] or counts["skipped"] else EXIT_OK

@@ -37,7 +37,7 @@ from toolkit._result import Result
 from toolkit._validation import BOOLEAN, STR_LIST, Interval, validate_params
 from toolkit.data import Predictions
 from toolkit.exceptions import ValidationError
-from toolkit.tracking import _store
+from toolkit.tracking import _recovery, _store
 from toolkit.tracking.errors import RunNotFoundError
 
 __all__ = [
@@ -217,17 +217,24 @@ def mark_stale_runs(
 ) -> list[str]:
     """Mark RUNNING toolkit runs whose process died as FAILED.
 
-    A run is stale when its process ran on this host and no longer exists, or when its
-    heartbeat is older than three heartbeat intervals plus a minute. Runs not made by
-    toolkit (no heartbeat tag) are left alone.
+    First the journals that dead processes left for runs of this store are replayed:
+    what those runs logged and had not sent reaches the store, and each is marked
+    FAILED (see :mod:`toolkit.tracking._journal`). Then a run is stale when its process ran
+    on this host and no longer exists, or when its heartbeat is older than three heartbeat
+    intervals plus a minute. Runs not made by toolkit (no heartbeat tag) are left alone.
 
     Returns
     -------
     list of str
-        The ids of the runs marked FAILED.
+        The ids of the runs marked FAILED (by a journal's replay too).
     """
-    _, client = _open_store(tracking_uri)
+    uri, client = _open_store(tracking_uri)
     experiments = _experiments(client, experiment)
+    replayed = [
+        r.run_id
+        for r in _recovery.replay_orphans(uri)
+        if r.status == "FAILED" and r.tracking_uri == uri
+    ]
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     host = socket.gethostname()
     marked = []
@@ -256,7 +263,7 @@ def mark_stale_runs(
             end_time=int(tags["toolkit.heartbeat"]),
         )
         marked.append(run.info.run_id)
-    return marked
+    return [*replayed, *marked]
 
 
 @contextlib.contextmanager

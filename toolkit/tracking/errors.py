@@ -5,9 +5,11 @@ from __future__ import annotations
 from toolkit.exceptions import ToolkitError, ValidationError
 
 __all__ = [
+    "NonFiniteValueWarning",
     "RecordNotFoundError",
     "RunEndedError",
     "RunNotFoundError",
+    "ServerUnreachableError",
     "StoreError",
     "StoreNotFoundError",
     "TrackingError",
@@ -20,6 +22,10 @@ class TrackingError(ToolkitError, RuntimeError):
 
 class StoreError(TrackingError):
     """The tracking store cannot be opened, created or migrated."""
+
+
+class ServerUnreachableError(StoreError):
+    """The tracking server does not answer (a read needs it; a run moves to the spool)."""
 
 
 class StoreNotFoundError(StoreError):
@@ -37,3 +43,7 @@ class RunNotFoundError(ValidationError):
 
 class RecordNotFoundError(ValidationError):
     """A run has no record of the kind asked for (e.g. a run not made by ``track``)."""
+
+
+class NonFiniteValueWarning(UserWarning):
+    """NaN or infinity was written as ``null`` in a JSON artifact (JSON has neither)."""

@@ -23,8 +23,15 @@ import numpy as np
 
 from toolkit._validation import BOOLEAN, CALLABLE, RANDOM_STATE, check_param, validate_params
 from toolkit.exceptions import ToolkitTypeError, ValidationError
-from toolkit.tracking import _capture, _records, _store, spool
-from toolkit.tracking._lifecycle import Lifecycle, RunTerminated, heartbeat_interval, status_of
+from toolkit.tracking import _capture, _records, _recovery, _store, spool
+from toolkit.tracking._lifecycle import (
+    Lifecycle,
+    RunTerminated,
+    finishing,
+    heartbeat_interval,
+    raise_held,
+    status_of,
+)
 from toolkit.tracking._run import Run
 from toolkit.tracking._values import (
     MAX_PARAM_LENGTH,
@@ -115,12 +122,22 @@ class track:
     The status tells the truth: FINISHED when the block ends normally (or with
     ``sys.exit(0)``), FAILED on an exception (type and message as tags, the traceback as
     ``error/traceback.txt``; the exception is re-raised) or ``sys.exit`` with another code,
-    KILLED on SIGTERM or Ctrl-C. A heartbeat tag ``toolkit.heartbeat`` is refreshed every
+    KILLED on SIGTERM or Ctrl-C; a second signal while the run finishes waits for the
+    finish. A heartbeat tag ``toolkit.heartbeat`` is refreshed every
     ``TOOLKIT_HEARTBEAT_S`` seconds (default 30); ``toolkit runs --mark-stale`` marks runs
     whose process died as FAILED.
 
+    Nothing given is lost: params and tags are sent when logged, metrics within
+    ``TOOLKIT_FLUSH_S`` seconds (default 2), and every value is first appended to a
+    journal on local disk; after a SIGKILL, ``toolkit runs --mark-stale`` or the next run
+    on the same store sends what it holds. When the run's end fails it is marked FAILED
+    with the reason (tag ``toolkit.end_reason``); when the store cannot be written at all
+    the run goes to the local spool, and the :class:`TrackingError` raised says where.
+
     When the tracking server cannot be reached the run is written to a local spool
-    (``TOOLKIT_SPOOL_DIR``) with a warning; ``toolkit sync`` sends it later.
+    (``TOOLKIT_SPOOL_DIR``) with a warning; ``toolkit sync`` sends it later. Calls to a
+    server use short HTTP timeouts (see ``_store.HTTP_DEFAULTS``) unless
+    ``MLFLOW_HTTP_REQUEST_*`` are set, so that takes seconds.
 
     Examples
     --------
@@ -206,6 +223,8 @@ class track:
         try:
             if params:
                 run.log_params(params)
+            if parent is None or not self.nested:
+                _replay_journals(run.tracking_uri)
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
@@ -222,6 +241,24 @@ class track:
             return False
         self._lifecycle = None
         status, end_tags = status_of(exc)
+        with finishing() as held:  # a signal now waits until the run has ended
+            try:
+                self._finish(run, lifecycle, status, end_tags, exc, tb)
+            finally:
+                lifecycle.restore(status)
+        if not isinstance(exc, RunTerminated | KeyboardInterrupt):  # not a signal already
+            raise_held(held)
+        return False
+
+    def _finish(
+        self,
+        run: Run,
+        lifecycle: Lifecycle,
+        status: str,
+        end_tags: dict[str, str],
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         lifecycle.stop()
         stack = _stack()
         if run in stack:
@@ -235,14 +272,10 @@ class track:
             elif run.status is None:  # closed in the block without a status: the block's
                 run._terminate(status)
         except Exception as finish_error:
+            message = run._end_failed(status, finish_error)
             if exc is None:
-                raise TrackingError(
-                    f"run {run.run_id} could not be completed in {run.tracking_uri}: {finish_error}"
-                ) from finish_error
-            logger.error("run %s could not be completed: %s", run.run_id, finish_error)
-        finally:
-            lifecycle.restore(status)
-        return False
+                raise TrackingError(message) from finish_error
+            logger.error("%s", message)
 
     def _record_end(
         self,
@@ -254,7 +287,7 @@ class track:
     ) -> None:
         """Duration, end tags, environment, git diff and traceback, before the run closes."""
         run.log_metric("duration_s", time.perf_counter() - self._started)
-        run.set_tags(end_tags)
+        run._set_tags(end_tags)
         run._record_environment(_records.environment_record())  # a spooled run's own copy
         if self._git.dirty:
             run.log_text(self._git.status, "git/status.txt")
@@ -262,6 +295,14 @@ class track:
         if exc is not None and status != "FINISHED":
             text = "".join(traceback.format_exception(type(exc), exc, tb))
             run.log_text(text, "error/traceback.txt")
+
+
+def _replay_journals(tracking_uri: str) -> None:
+    """Send what runs of dead processes left in their journals for this store."""
+    try:
+        _recovery.replay_orphans(tracking_uri)
+    except Exception as exc:  # the new run goes on; mark-stale can replay later
+        logger.warning("journals of earlier runs could not be replayed: %s", exc)
 
 
 @validate_params({"experiment": [str, CALLABLE, None]})

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit._validation import Interval, validate_params
 from toolkit.tracking import _store
+from toolkit.tracking._store import is_unreachable
 from toolkit.tracking._values import batches
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,13 +100,16 @@ def start_spooled_run(
         The spool's client, its URI and the new run's ``RunInfo``.
     """
     client, uri = spool_client()
+    remote = _store.is_remote(target_uri)
     logger.warning(
-        "tracking server %s unreachable (%s); %s is written to the local spool %s. "
-        "Run 'toolkit sync' when the server is back.",
+        "%s %s %s (%s); %s is written to the local spool %s. Run 'toolkit sync' when %s.",
+        "tracking server" if remote else "store",
         target_uri,
+        "unreachable" if remote else "cannot be written",
         reason,
         f"run {remote_run_id}" if remote_run_id else "the run",
         uri,
+        "the server is back" if remote else "it can be written again",
     )
     info = _store.create_run(
         client,
@@ -162,45 +164,7 @@ def create_run(
 @validate_params({"uri": [str], "timeout": [Interval(Real, 0, None, closed="neither")]})
 def server_reachable(uri: str, timeout: float = 3.0) -> bool:
     """True when the tracking server at ``uri`` answers its ``/health`` endpoint."""
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
-            return 200 <= response.status < 500
-    except urllib.error.HTTPError as exc:  # it answered: reachable, even if unhappy
-        return exc.code < 500
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-_UNREACHABLE_TEXT = (
-    "connection refused",
-    "max retries exceeded",
-    "failed to establish a new connection",
-    "connectionerror",
-    "connection aborted",
-    "remote end closed connection",
-    "read timed out",
-    "connecttimeout",
-    "name or service not known",
-)
-
-
-@validate_params({"exc": [BaseException]})
-def is_unreachable(exc: BaseException) -> bool:
-    """True when ``exc`` (or its cause) says the server could not be reached."""
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 10:
-        if isinstance(current, ConnectionError | TimeoutError):
-            return True
-        name = type(current).__name__.lower()
-        if "connectionerror" in name or "timeout" in name:
-            return True
-        text = str(current).lower()
-        if any(fragment in text for fragment in _UNREACHABLE_TEXT):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
+    return _store.health_problem(uri, timeout) is None
 
 
 @dataclass(frozen=True)
@@ -278,8 +242,12 @@ def sync(*, target_uri: str | None = None) -> list[SyncResult]:
         if run.info.status == "RUNNING":
             results.append(SyncResult(run.info.run_id, target, None, "skipped", "still RUNNING"))
             continue
-        if target not in reachable:
-            reachable[target] = server_reachable(target)
+        if target not in reachable:  # a local store whose disk was full comes back too
+            reachable[target] = (
+                server_reachable(target)
+                if _store.is_remote(target)
+                else not _store.require_missing(target)
+            )
         if not reachable[target]:
             results.append(
                 SyncResult(run.info.run_id, target, None, "skipped", "server unreachable")
