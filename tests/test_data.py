@@ -1200,3 +1200,19 @@ def test_property_errors_are_argmax_mismatches(case):
 def test_ragged_probability_rows_are_a_type_error_naming_proba():
     with pytest.raises(ToolkitTypeError, match=r"proba must be a rectangular table of numbers"):
         Predictions([0, 1], proba=[[0.5, 0.5], [1.0]])
+
+
+def test_row_hashes_follow_the_rows_not_their_positions():
+    y, pred = [0, 1, 1, 0], [0, 1, 0, 0]
+    features = pd.DataFrame({"a": ["x", "y", "y", "x"], "b": [1.0, 2.0, 3.0, 1.0]})
+    h = Predictions(y, pred, features=features).row_hashes()
+    assert h.dtype == np.uint64 and h[0] == h[3] and len(set(h[:3].tolist())) == 3
+    order = [2, 0, 3, 1]
+    moved = Predictions(
+        [y[i] for i in order], [pred[i] for i in order], features=features.iloc[order]
+    ).row_hashes()
+    assert moved.tolist() == h[order].tolist()
+    # with ids, the id alone: equal rows with other ids hash apart, other values alike
+    by_id = Predictions(y, pred, features=features, ids=["a", "b", "c", "d"]).row_hashes()
+    other = Predictions(y, [1, 1, 1, 1], ids=["a", "b", "c", "d"]).row_hashes()
+    assert by_id[0] != by_id[3] and by_id.tolist() == other.tolist()

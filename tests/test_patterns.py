@@ -335,8 +335,11 @@ def test_result_fields_patterns_and_json_form():
         "n",
         "overall_error_rate",
         "holdout",
+        "exact",
+        "limits",
         "table",
     }
+    assert data["exact"] is True and data["limits"] == []
     assert data["table"][0]["conditions"] == [
         {"column": "color", "op": "==", "value": "red"},
         {"column": "shape", "op": "==", "value": "square"},

@@ -42,6 +42,8 @@ __all__ = [
     "resolve_columns",
     "to_python",
     "unique_sorted",
+    "usable_features",
+    "value_problem",
 ]
 
 #: Largest allowed |row sum - 1| of a probability row (float32 softmax rounding is ~1e-6).
@@ -57,8 +59,10 @@ def preview(values: Any, limit: int = 5) -> str:
     return f"[{shown}{more}]"
 
 
-def as_1d(values: Any, name: str) -> np.ndarray:
-    """Convert list / ndarray / Series / one-column DataFrame to a fresh 1-D array."""
+def as_1d(values: Any, name: str, *, check_values: bool = True) -> np.ndarray:
+    """Convert list / ndarray / Series / one-column DataFrame to a fresh 1-D array;
+    with ``check_values``, a value that is a list or a string that is not Unicode is an
+    error (see :func:`value_problem`)."""
     if values is None:
         raise ValidationError(f"{name} is required but None was given")
     if isinstance(values, pd.DataFrame):
@@ -89,7 +93,56 @@ def as_1d(values: Any, name: str) -> np.ndarray:
         raise ValidationError(f"{name} must be 1-D, but has shape {arr.shape}")
     if arr.dtype.kind in "US":  # fixed-width numpy strings: use Python objects like pandas
         arr = arr.astype(object)
+    if check_values and arr.dtype.kind == "O":
+        reason = value_problem(arr)
+        if reason is not None:
+            raise InvalidValueError(f"{name} {reason}")
     return arr
+
+
+#: Values that are not one value: a list, a dict, a set, an array (from Parquet or Python).
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray, pd.Series)
+
+
+def value_problem(values: Any) -> str | None:
+    """Why the values of one column cannot be analysed, or None: a value that is a
+    container (a list from Parquet, say) or a string with a lone surrogate (not
+    Unicode: it cannot be written to JSON, HTML or a UTF-8 file).
+
+    >>> value_problem(np.array(["a", "b"], dtype=object)) is None
+    True
+    >>> value_problem(pd.Series([1, [2, 3]]))
+    'holds list values (row 1: [2, 3]), not one value per row'
+    """
+    from toolkit._terminal import printable
+
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.dtype.kind != "O":
+        return None
+    kind = pd.api.types.infer_dtype(arr, skipna=True)
+    if kind not in ("string", "empty", "integer", "floating", "boolean", "decimal"):
+        for i, v in enumerate(arr):
+            if isinstance(v, _CONTAINERS):
+                shown = printable(repr(v.tolist() if hasattr(v, "tolist") else v))[:60]
+                return f"holds {type(v).__name__} values (row {i}: {shown}), not one value per row"
+    texts = [v for v in arr if isinstance(v, str)] if kind != "string" else list(arr)
+    try:
+        "".join(t for t in texts if isinstance(t, str)).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, v in enumerate(arr):
+            if isinstance(v, str) and not _encodes(v):
+                return (
+                    f"has a lone surrogate, which is not Unicode, in row {i}: '{printable(v)[:60]}'"
+                )
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def missing_mask(arr: np.ndarray) -> np.ndarray:
@@ -214,12 +267,24 @@ def check_ids(ids: Any, n: int) -> np.ndarray:
 def check_features(features: Any, n: int) -> pd.DataFrame | None:
     if features is None:
         return None
+    if isinstance(features, pd.DataFrame | dict | pd.Series):
+        names = [features.name] if isinstance(features, pd.Series) else list(features)
+        bad_names = [str(c) for c in names if not _encodes(str(c))]
+        if bad_names:  # before pandas builds an index of them (pyarrow strings would fail)
+            from toolkit._terminal import printable
+
+            raise InvalidValueError(
+                "features has a column name with a lone surrogate, which is not Unicode: "
+                f"'{printable(bad_names[0])}'"
+            )
     if isinstance(features, pd.Series):
         frame = features.to_frame()
     elif isinstance(features, pd.DataFrame):
         frame = features.copy(deep=True)
     elif isinstance(features, dict):
-        frame = pd.DataFrame({k: as_1d(v, f"features[{k!r}]") for k, v in features.items()})
+        frame = pd.DataFrame(
+            {k: as_1d(v, f"features[{k!r}]", check_values=False) for k, v in features.items()}
+        )
     else:
         arr = np.array(features, copy=True)
         if arr.ndim == 1:
@@ -234,6 +299,22 @@ def check_features(features: Any, n: int) -> pd.DataFrame | None:
         dup = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise ValidationError(f"features has duplicate column names: {preview(dup)}")
     return frame.reset_index(drop=True)
+
+
+def usable_features(frame: pd.DataFrame | None) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """``frame`` without the columns no analysis can use (see :func:`value_problem`),
+    and the reason for each column dropped."""
+    if frame is None:
+        return None, {}
+    dropped = {}
+    for column in frame.columns:
+        reason = value_problem(frame[column])
+        if reason is not None:
+            dropped[column] = reason
+    if not dropped:
+        return frame, {}
+    kept = frame.drop(columns=list(dropped))
+    return (kept if kept.shape[1] else None), dropped
 
 
 def check_embeddings(embeddings: Any, n: int) -> np.ndarray | None:

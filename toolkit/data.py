@@ -24,6 +24,7 @@ from toolkit._checks import (
     preview,
     resolve_columns,
     to_python,
+    usable_features,
 )
 from toolkit._classes import match_class_names, proba_matrix, resolve_classes
 from toolkit._validation import STR_LIST, HasMethods, Interval, Options, validate_params
@@ -37,6 +38,7 @@ from toolkit.exceptions import (
     LengthMismatchError,
     TargetInFeaturesWarning,
     ToolkitTypeError,
+    UnusableColumnWarning,
     ValidationError,
 )
 
@@ -66,6 +68,17 @@ def _is_numeric_labels(arr: np.ndarray) -> bool:
         isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
         for v in arr
     )
+
+
+def _plain_numbers(classes: np.ndarray) -> np.ndarray:
+    """Classes held as Python numbers in an object array (float labels matched to
+    ``p_0.0``/``p_1.0`` columns, say) as a numeric array, so predictions taken from them
+    are numbers like the labels, not objects scikit-learn cannot type."""
+    if classes.dtype.kind != "O" or not _is_numeric_labels(classes):
+        return classes
+    if all(isinstance(v, int | np.integer) for v in classes):
+        return classes.astype(np.int64)
+    return classes.astype(float)
 
 
 def _without_target(
@@ -157,6 +170,7 @@ class Predictions:
         "_errors",
         "_features",
         "_ids",
+        "_ids_given",
         "_proba",
         "_task",
         "_tolerance",
@@ -224,7 +238,15 @@ class Predictions:
             self._init_classification(y_true_arr, y_pred_arr, proba, classes, given_task)
 
         self._ids = check_ids(ids, n)
-        self._features = _without_target(check_features(features, n), y_true, self._y_true)
+        self._ids_given = ids is not None
+        features_arr, dropped = usable_features(check_features(features, n))
+        for column, reason in dropped.items():
+            warn_caller(
+                f"features column {column!r} {reason}; it was dropped: slices, patterns and "
+                "clusters need one value per row",
+                UnusableColumnWarning,
+            )
+        self._features = _without_target(features_arr, y_true, self._y_true)
         self._embeddings = check_embeddings(embeddings, n)
         for arr in (
             self._y_true,
@@ -404,6 +426,26 @@ class Predictions:
     def ids(self) -> np.ndarray:
         return self._ids
 
+    def row_hashes(self) -> np.ndarray:
+        """A 64-bit hash of each row that does not depend on where the row stands.
+
+        The hash of its id when ids were given, else of its label, prediction and
+        features (rows equal in all of them hash alike, and are interchangeable). A
+        random split drawn from these hashes picks the same rows whatever the order.
+
+        Returns
+        -------
+        ndarray of uint64, shape (n_samples,)
+        """
+        if self._ids_given:
+            parts = {"id": self._ids}
+        else:
+            parts = {"y_true": self._y_true, "y_pred": self._y_pred}
+        frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in parts.items()})
+        if not self._ids_given and self._features is not None:
+            frame = pd.concat([frame, self._features.reset_index(drop=True)], axis=1)
+        return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+
     @property
     def task(self) -> str:
         return self._task
@@ -534,6 +576,7 @@ class Predictions:
 
         proba_arr, proba_names = proba_matrix(proba, n)
         classes_arr, proba_arr = resolve_classes(y_true, y_pred, classes, proba_arr, proba_names)
+        classes_arr = _plain_numbers(classes_arr)
         if classes_arr.shape[0] < 2:
             raise InvalidLabelError(
                 f"only one class was found ({preview(classes_arr)}); classification needs "

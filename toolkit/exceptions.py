@@ -20,6 +20,7 @@ __all__ = [
     "TargetInFeaturesWarning",
     "ToolkitError",
     "ToolkitTypeError",
+    "UnusableColumnWarning",
     "ValidationError",
 ]
 
@@ -74,3 +75,8 @@ class NotApplicableError(ValidationError):
 class TargetInFeaturesWarning(UserWarning):
     """The label column was among the features; it was dropped (it would explain every
     error pattern and cluster by the answer itself)."""
+
+
+class UnusableColumnWarning(UserWarning):
+    """A feature column no analysis can use (lists in its cells, say) was dropped; the
+    message names it and says why."""

@@ -18,13 +18,26 @@ columns one of whose sub-combinations has nothing left to refine is not counted,
 the eligibility of a conjunction that scores below ``theta`` is not tested. None of
 these could enter the top ``k``, so the result equals that of an exhaustive search. Every
 parent of a conjunction that scores at least ``theta`` has a bound at least ``theta``, so
-it was kept for refinement and its counts are at hand for the parent tests.
+it was kept for refinement and its counts are at hand for the parent tests. A
+conjunction whose refinements cannot reach ``min_lift`` (``errors / support`` below it)
+is not refined either: no refinement could be eligible.
+
+Budget. Counting a level costs time, and the counts of a level are held while the
+next is counted. With ``max_work`` set, the cost of each level from two conditions on
+is estimated before it is counted (:func:`combination_cost` per combination of columns:
+about a nanosecond per unit on a current core). A level over budget is counted on the
+``m`` columns whose refinable conjunctions have the best bounds, ``m`` the largest that
+fits, and the result records it in ``limits``; the pool is then the best of the
+conjunctions of those columns, not of all. Memory follows: the counts held for the next
+level are those of one level, at most ``max_work / 100`` conjunctions of 24 bytes (480 MB
+at the default 2e9, in the worst case where every conjunction has ``support`` rows; the
+wide tables of ``benchmarks/bench_wide.py`` hold far less).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
@@ -33,12 +46,41 @@ from toolkit.analysis._pattern_count import CellCounter, Counts
 from toolkit.analysis._pattern_scores import pattern_scores, refinement_bound
 from toolkit.analysis._stats import worse_than_rest_p_values
 
-__all__ = ["SearchSettings", "TopPatterns", "drop_explained", "search_patterns"]
+__all__ = [
+    "SearchLimit",
+    "SearchSettings",
+    "TopPatterns",
+    "combination_cost",
+    "drop_explained",
+    "search_patterns",
+]
 
 #: Slack on score comparisons against the floor (only ever keeps more candidates).
 _TOL = 1e-12
 #: Candidates tested together (fewer calls; the floor is raised between batches).
 _BATCH = 20_000
+#: Cost units of counting one combination of columns: the call, each search row, each
+#: conjunction of atoms (scored and filtered). Measured on dense counts: ~60 µs a call,
+#: ~2 ns a row, ~100 ns a conjunction (benchmarks/bench_wide.py).
+_CALL_COST, _ROW_COST, _CELL_COST = 60_000, 2, 100
+
+
+def combination_cost(n_rows: int, n_conjunctions: int | np.ndarray) -> int | np.ndarray:
+    """Estimated work of counting one combination of columns with ``n_conjunctions``
+    conjunctions of atoms on ``n_rows`` rows (about a nanosecond per unit)."""
+    return _CALL_COST + _ROW_COST * n_rows + _CELL_COST * n_conjunctions
+
+
+@dataclass(frozen=True)
+class SearchLimit:
+    """A level the budget cut: its conjunctions of ``conditions`` conditions were
+    counted on ``columns_searched`` of the ``columns_refinable`` columns that had
+    conjunctions left to refine; ``work`` is the estimated work of the whole level."""
+
+    conditions: int
+    columns_searched: int
+    columns_refinable: int
+    work: int
 
 
 @dataclass(frozen=True)
@@ -53,6 +95,7 @@ class SearchSettings:
     n_candidates: int  # the Bonferroni factor
     min_lift: float
     min_improvement: float
+    max_work: int | None = None  # None: no budget (exact)
 
 
 @dataclass
@@ -71,6 +114,7 @@ class TopPatterns:
     p_values: np.ndarray
     scores: np.ndarray
     n_tested: int = 0
+    limits: tuple[SearchLimit, ...] = ()
 
     def __len__(self) -> int:
         return int(self.n.size)
@@ -90,6 +134,7 @@ class TopPatterns:
             self.p_values[index],
             self.scores[index],
             self.n_tested,
+            self.limits,
         )
 
     def merge(self, other: TopPatterns, k: int | None) -> TopPatterns:
@@ -130,36 +175,135 @@ def search_patterns(
     totals = (int(errors.sum()), int(errors.shape[0]))
     top = TopPatterns.empty(settings.depth)
     refinable: dict[tuple[int, ...], Counts] = {}
+    column_bound = np.full(len(columns), -np.inf)
+    limits: list[SearchLimit] = []
     n_tested = 0
     for level in range(settings.depth):
         counted: dict[tuple[int, ...], Counts] = {}
-        pending: list[tuple[tuple[int, ...], Counts, np.ndarray]] = []
-        n_pending = 0
-        for combo in combinations(range(len(columns)), level + 1):
-            if level and not all(sub in refinable for sub in _sub_combos(combo)):
-                continue  # every conjunction here refines one that cannot enter the top
+        if level == 0:
+            combos: Iterator[tuple[int, ...]] = ((j,) for j in range(len(columns)))
+        else:
+            allowed, limit = _budget_columns(counter, refinable, column_bound, totals, settings)
+            if limit is not None:
+                limits.append(limit)
+            combos = _extensions(refinable, allowed)
+        batch: list[tuple[tuple[int, ...], Counts]] = []
+        n_batch = 0
+        for combo in combos:
             counts = counter.count(combo)
             n_tested += counts.keys.size
             if level + 1 < settings.depth:
                 counted[combo] = counts
-            scores = pattern_scores(settings.rank_by, counts.errors, counts.n, *totals)
-            pick = np.flatnonzero(
-                (scores >= _floor(top, settings.k) - _TOL)
-                & (counts.errors / counts.n >= settings.min_lift * (totals[0] / totals[1]))
-            )
-            if pick.size:
-                pending.append((combo, counts.take(pick), scores[pick]))
-                n_pending += pick.size
-            if n_pending >= _BATCH:  # test in batches: one call per batch, not per combination
-                top = top.merge(
-                    _eligible(counter, pending, refinable, totals, settings), settings.k
-                )
-                pending, n_pending = [], 0
+            if counts.keys.size:
+                batch.append((combo, counts))
+                n_batch += counts.keys.size
+            if n_batch >= _BATCH:  # score and test in batches: one call per batch
+                pending = _candidates(batch, _floor(top, settings.k), totals, settings)
+                found = _eligible(counter, pending, refinable, totals, settings)
+                top = top.merge(found, settings.k)
+                batch, n_batch = [], 0
+        pending = _candidates(batch, _floor(top, settings.k), totals, settings)
         top = top.merge(_eligible(counter, pending, refinable, totals, settings), settings.k)
         if level + 1 < settings.depth:
-            refinable = _refinable(counted, _floor(top, settings.k), totals, settings)
+            refinable, column_bound = _refinable(
+                counted, _floor(top, settings.k), totals, settings, len(columns)
+            )
     top.n_tested = n_tested
+    top.limits = tuple(limits)
     return top
+
+
+def _extensions(
+    refinable: dict[tuple[int, ...], Counts], allowed: np.ndarray
+) -> Iterator[tuple[int, ...]]:
+    """The combinations one column longer, of allowed columns, all of whose
+    sub-combinations have conjunctions left to refine, in ``itertools.combinations``
+    order (consecutive combinations share their prefix: the counter reuses its key)."""
+    allowed_columns = np.flatnonzero(allowed).tolist()
+    for combo in sorted(refinable):
+        if not allowed[list(combo)].all():
+            continue
+        for j in allowed_columns:
+            if j <= combo[-1]:
+                continue
+            longer = (*combo, j)
+            if all(sub in refinable for sub in _sub_combos(longer)[:-1]):
+                yield longer
+
+
+def _budget_columns(
+    counter: CellCounter,
+    refinable: dict[tuple[int, ...], Counts],
+    column_bound: np.ndarray,
+    totals: tuple[int, int],
+    settings: SearchSettings,
+) -> tuple[np.ndarray, SearchLimit | None]:
+    """The columns the next level is counted on: every column with conjunctions left
+    to refine, or, when their work is over ``settings.max_work``, the most promising
+    of them (best bound of a refinable conjunction; ties: the first column) that fit."""
+    n_columns = counter.atom_dims.size
+    present = np.zeros(n_columns, dtype=bool)
+    for combo in refinable:
+        present[list(combo)] = True
+    if settings.max_work is None or not refinable:
+        return present, None
+    combos = np.array(sorted(refinable), dtype=np.int64)
+    cells = np.prod(counter.atom_dims[combos], axis=1)
+    work = _level_work(combos, cells, present, counter.atom_dims, totals[1])
+    if work <= settings.max_work:
+        return present, None
+    order = [j for j in np.lexsort((np.arange(n_columns), -column_bound)) if present[j]]
+    lo, hi = 0, len(order)  # the largest m whose work fits: work rises with m
+    while lo < hi:
+        m = (lo + hi + 1) // 2
+        allowed = np.zeros(n_columns, dtype=bool)
+        allowed[order[:m]] = True
+        if _level_work(combos, cells, allowed, counter.atom_dims, totals[1]) <= settings.max_work:
+            lo = m
+        else:
+            hi = m - 1
+    allowed = np.zeros(n_columns, dtype=bool)
+    allowed[order[:lo]] = True
+    return allowed, SearchLimit(combos.shape[1] + 1, lo, len(order), int(work))
+
+
+def _level_work(
+    combos: np.ndarray, cells: np.ndarray, allowed: np.ndarray, atom_dims: np.ndarray, n_rows: int
+) -> int:
+    """Work of extending each refinable combination of allowed columns by one allowed
+    column after its last (an upper bound: some extensions are skipped)."""
+    keep = allowed[combos].all(axis=1)
+    last = combos[keep, -1]
+    after_count = np.cumsum(allowed[::-1])[::-1] - allowed  # allowed columns after j
+    after_atoms = np.cumsum((atom_dims * allowed)[::-1])[::-1] - atom_dims * allowed
+    calls = after_count[last]
+    work = calls * combination_cost(n_rows, 0) + _CELL_COST * cells[keep] * after_atoms[last]
+    return int(work.sum())
+
+
+def _candidates(
+    batch: list[tuple[tuple[int, ...], Counts]],
+    theta: float,
+    totals: tuple[int, int],
+    settings: SearchSettings,
+) -> list[tuple[tuple[int, ...], Counts, np.ndarray]]:
+    """The conjunctions of ``batch`` that score at least ``theta`` and reach ``min_lift``,
+    with their scores, by combination."""
+    if not batch:
+        return []
+    e = np.concatenate([counts.errors for _, counts in batch])
+    n = np.concatenate([counts.n for _, counts in batch])
+    scores = pattern_scores(settings.rank_by, e, n, *totals)
+    keep = (scores >= theta - _TOL) & (e / n >= settings.min_lift * (totals[0] / totals[1]))
+    out = []
+    start = 0
+    for combo, counts in batch:
+        stop = start + counts.keys.size
+        pick = np.flatnonzero(keep[start:stop])
+        if pick.size:
+            out.append((combo, counts.take(pick), scores[start:stop][pick]))
+        start = stop
+    return out
 
 
 def _floor(top: TopPatterns, k: int | None) -> float:
@@ -176,15 +320,38 @@ def _refinable(
     theta: float,
     totals: tuple[int, int],
     settings: SearchSettings,
-) -> dict[tuple[int, ...], Counts]:
-    """The conjunctions of a level some refinement of which could still enter the top."""
-    out = {}
-    for combo, counts in counted.items():
-        bound = refinement_bound(settings.rank_by, counts.errors, settings.support, *totals)
-        keep = bound >= theta - _TOL
-        if keep.any():
-            out[combo] = counts.take(keep)
-    return out
+    n_columns: int,
+) -> tuple[dict[tuple[int, ...], Counts], np.ndarray]:
+    """The conjunctions of a level some refinement of which could still enter the top
+    (bound at least ``theta``, and ``errors / support`` at least ``min_lift`` times the
+    overall rate), and each column's best bound among them (-inf: none)."""
+    out: dict[tuple[int, ...], Counts] = {}
+    column_bound = np.full(n_columns, -np.inf)
+    min_errors = settings.min_lift * totals[0] / totals[1] * settings.support
+    chunk: list[tuple[tuple[int, ...], Counts]] = []
+    n_chunk = 0
+    combos = list(counted)
+    for i, combo in enumerate(combos):
+        counts = counted.pop(combo)  # freed as it goes: the kept part is a copy
+        chunk.append((combo, counts))
+        n_chunk += counts.keys.size
+        if n_chunk < _BATCH * 16 and i + 1 < len(combos):
+            continue
+        errors = np.concatenate([c.errors for _, c in chunk])
+        bound = refinement_bound(settings.rank_by, errors, settings.support, *totals)
+        keep = (bound >= theta - _TOL) & (errors >= min_errors - _TOL)
+        start = 0
+        for combo_c, counts_c in chunk:
+            stop = start + counts_c.keys.size
+            kept = keep[start:stop]
+            if kept.any():
+                out[combo_c] = counts_c.take(kept)
+                best = float(bound[start:stop][kept].max())
+                for j in combo_c:
+                    column_bound[j] = max(column_bound[j], best)
+            start = stop
+        chunk, n_chunk = [], 0
+    return out, column_bound
 
 
 def _eligible(

@@ -29,11 +29,13 @@ import pandas as pd
 
 from toolkit._json import to_python
 from toolkit._validation import ARRAY_LIKE, Interval, validate_params
-from toolkit.analysis.conditions import Condition
+from toolkit.analysis.conditions import Condition, format_number
 
 __all__ = ["ColumnBins", "bin_column"]
 
 MISSING_LABEL = "(missing)"
+#: The largest finite float: ``x > _FLOAT_MAX`` is ``x = inf`` in a rule JSON can hold.
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 OTHER_LABEL = "(other)"
 
 
@@ -183,9 +185,24 @@ def _segment_condition(
     column: str, lo: float, lo_closed: bool, hi: float, hi_closed: bool
 ) -> Condition | None:
     """The rule of the rows between two points (infinite ends are one-sided); None when
-    no value can lie there (a half-open segment between equal points)."""
+    no value can lie there (a half-open segment between equal points).
+
+    An infinite value of the data (a point mass at ±inf) is written with the largest
+    finite float, ``x > 1.8e308`` for ``x = inf``, so that the rule's JSON holds a number
+    (JSON has no infinity) and selects exactly those rows; a segment next to it excludes
+    it the same way.
+    """
     if lo == hi:
-        return Condition(column, "==", lo) if lo_closed and hi_closed else None
+        if not (lo_closed and hi_closed):
+            return None
+        if math.isinf(lo):
+            op, bound = (">", _FLOAT_MAX) if lo > 0 else ("<", -_FLOAT_MAX)
+            return Condition(column, op, bound, text=f"{column} = {format_number(lo)}")
+        return Condition(column, "==", lo)
+    if lo == -math.inf and not lo_closed:  # next to a mass at -inf: finite values only
+        return _finite_side(column, ">", hi, hi_closed)
+    if hi == math.inf and not hi_closed:  # next to a mass at +inf
+        return _finite_side(column, "<", lo, lo_closed)
     if math.isinf(lo) and math.isinf(hi):
         return Condition(column, "not missing")
     if math.isinf(lo):
@@ -194,6 +211,23 @@ def _segment_condition(
         return Condition(column, ">=" if lo_closed else ">", lo)
     op = ("in [" if lo_closed else "in (") + ("]" if hi_closed else ")")
     return Condition(column, op, (lo, hi))
+
+
+def _finite_side(column: str, infinite: str, end: float, closed: bool) -> Condition:
+    """The finite values up to ``end`` (``infinite`` "<": from ``end`` up, short of +inf;
+    ">": up to ``end``, above -inf); labelled as the one-sided rule plus "finite"."""
+    if infinite == "<":
+        value = (end, _FLOAT_MAX)
+        op = ("in [" if closed else "in (") + "]"
+        label = f"{column} {'≥' if closed else '>'} {format_number(end)}, finite"
+    else:
+        value = (-_FLOAT_MAX, end)
+        op = "in [" + ("]" if closed else ")")
+        label = f"{column} {'≤' if closed else '<'} {format_number(end)}, finite"
+    if math.isinf(end):  # both ends at a mass: every finite value
+        value, op = (-_FLOAT_MAX, _FLOAT_MAX), "in []"
+        label = f"{column} finite"
+    return Condition(column, op, value, text=label)
 
 
 def _bin_numeric(values: np.ndarray, column: str, bins: int) -> ColumnBins:

@@ -7,20 +7,31 @@ column with at most 20 distinct values (a count, a rating) its values plus one-s
 points (``count ≥ 1``, ``count ≤ 3``), so a natural threshold is one condition.
 
 **Search.** The search runs on a random part of the rows (``1 - holdout`` of them,
-stratified by error). Of the ``n_candidates`` conjunctions of atoms it could count, a
-pattern is *eligible* when it has at least ``min_support`` rows; its error rate is
-significantly higher than that of the rest of the search rows (one-sided two-proportion
-z test, or Fisher's exact test for small counts, Bonferroni-corrected over
-``n_candidates``: ``q_value = min(1, n_candidates × p_value) < alpha``); it is at least
-``min_lift`` times the overall error rate; and, with k > 1 conditions, it is clearly
-worse than each of its k parents without one condition (significantly worse than the
-parent's other rows, Bonferroni-corrected over the parent's refinements by one more
-condition, and at least ``min_improvement`` times the parent's error rate), so "A ∧ B"
-appears only when B adds something over A. The search keeps the best eligible patterns
-by ``rank_by`` (a pool of ``max(5 × top, 50)``), pruning every branch that cannot
-enter them: a refinement of a pattern holds at most its errors, which bounds the score
-of every refinement (``toolkit.analysis._pattern_search`` has the argument). The pool
-is the one an exhaustive search finds.
+stratified by error). The part is drawn from a hash of each row (its id, or its values
+when no ids were given, mixed with ``random_state``), not from its position, so the same
+table in another row order gives the same patterns. Of the ``n_candidates`` conjunctions
+of atoms it could count, a pattern is *eligible* when it has at least ``min_support``
+rows; its error rate is significantly higher than that of the rest of the search rows
+(one-sided two-proportion z test, or Fisher's exact test for small counts,
+Bonferroni-corrected over ``n_candidates``: ``q_value = min(1, n_candidates × p_value) <
+alpha``); it is at least ``min_lift`` times the overall error rate; and, with k > 1
+conditions, it is clearly worse than each of its k parents without one condition
+(significantly worse than the parent's other rows, Bonferroni-corrected over the
+parent's refinements by one more condition, and at least ``min_improvement`` times the
+parent's error rate), so "A ∧ B" appears only when B adds something over A. The search
+keeps the best eligible patterns by ``rank_by`` (a pool of ``max(5 × top, 50)``),
+pruning every branch that cannot enter them: a refinement of a pattern holds at most its
+errors, which bounds the score of every refinement (``toolkit.analysis._pattern_search``
+has the argument). The pool is the one an exhaustive search finds, unless the search had
+to limit itself.
+
+**Budget.** Wide tables have more combinations of columns than can be counted: 300
+columns make 4.5 million combinations of three. ``max_work`` caps the estimated work of
+each level of the search (about a nanosecond per unit: the default is a few seconds per
+level, and the counts held stay within a few hundred MB). A level over budget is counted
+on the columns whose conjunctions have the best bounds, as many as fit; the result's
+``limits`` says which levels were cut and to how many columns, and ``exact`` is False.
+The Bonferroni factor stays that of every conjunction of every column (conservative).
 
 **Lenses.** With ``e`` errors in ``n`` rows, ``E`` errors in all ``N`` rows:
 
@@ -68,6 +79,7 @@ from toolkit.analysis._pattern_scores import (
     pattern_scores,
 )
 from toolkit.analysis._pattern_search import (
+    SearchLimit,
     SearchSettings,
     TopPatterns,
     drop_explained,
@@ -102,6 +114,9 @@ PATTERN_COLUMNS = [
     "holdout_q_value",
     "confirmed",
 ]
+
+#: Default ``max_work``: the estimated work of one level of the search (~ns).
+DEFAULT_MAX_WORK = 2_000_000_000
 
 #: A pattern whose rows have at least this Jaccard overlap with a pattern ranked above
 #: it is the same finding said twice (e.g. relationship = Husband vs married) and is not shown.
@@ -149,6 +164,11 @@ class ErrorPatterns(Result):
         Error rate of all rows.
     holdout : float
         Share of rows held out for confirmation.
+    exact : bool
+        True when the search counted every combination of columns it could refine (the
+        pool is that of an exhaustive search); False when ``max_work`` cut a level.
+    limits : tuple of str
+        What the search left out to stay within ``max_work``, one sentence per level cut.
 
     Examples
     --------
@@ -175,6 +195,8 @@ class ErrorPatterns(Result):
     n: int
     overall_error_rate: float
     holdout: float
+    exact: bool = True
+    limits: tuple[str, ...] = ()
 
     @property
     def patterns(self) -> list[Pattern]:
@@ -205,6 +227,7 @@ _PARAMS = {
     "min_lift": [Interval(Real, 1, None)],
     "min_improvement": [Interval(Real, 1, None)],
     "max_categories": [Interval(Integral, 1, None)],
+    "max_work": [Interval(Integral, 1, None), None],
 }
 
 
@@ -224,6 +247,7 @@ def find_error_patterns(
     min_lift: float = 1.25,
     min_improvement: float = 1.2,
     max_categories: int = 50,
+    max_work: int | None = DEFAULT_MAX_WORK,
 ) -> ErrorPatterns:
     """Find the conjunctions of feature conditions where the model fails most.
 
@@ -260,12 +284,17 @@ def find_error_patterns(
     holdout : float in [0, 1), default=0.5
         Share of rows held out for confirmation; 0 searches all rows (no confirmation).
     random_state : int or None, default=0
-        Seed of the split.
+        Seed of the split (a hash of each row mixed with the seed: the row order does
+        not matter).
     min_lift, min_improvement : float >= 1, default=1.25, 1.2
         Smallest error rate of a pattern relative to all search rows, and of a child
         relative to each parent.
     max_categories : int, default=50
         A categorical column with more values groups the rarest as "(other)".
+    max_work : int or None, default=2_000_000_000
+        Estimated work per level of the search (about a nanosecond per unit); a level
+        over it is counted on the most promising columns only, and ``limits`` says so.
+        None: no limit (exact; time and memory grow with the number of columns cubed).
 
     Returns
     -------
@@ -276,7 +305,7 @@ def find_error_patterns(
     atoms = [
         column_atoms(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
     ]
-    search = _split(p.errors, holdout, random_state)
+    search = _split(p.errors, p.row_hashes(), holdout, random_state)
     n_search, e_search = int(search.sum()), int(p.errors[search].sum())
     depth = min(max_conditions, len(columns))
     n_candidates = n_conjunctions([a.n_atoms for a in atoms], depth)
@@ -289,6 +318,7 @@ def find_error_patterns(
         n_candidates=n_candidates,
         min_lift=min_lift,
         min_improvement=min_improvement,
+        max_work=max_work,
     )
     found = search_patterns(atoms, search, p.errors[search], settings)
     found_kept = found.take(drop_explained(found, (e_search, n_search), alpha))
@@ -303,6 +333,17 @@ def find_error_patterns(
         n=p.n,
         overall_error_rate=float(p.errors.mean()),
         holdout=holdout,
+        exact=not found.limits,
+        limits=tuple(_limit_text(x, len(columns), max_work) for x in found.limits),
+    )
+
+
+def _limit_text(limit: SearchLimit, n_columns: int, max_work: int | None) -> str:
+    return (
+        f"{limit.conditions}-condition patterns were searched on {limit.columns_searched} "
+        f"of the {limit.columns_refinable} columns left to refine ({n_columns} in all), "
+        f"those with the best bounds: all would take about {limit.work:.2g} units of work, "
+        f"over max_work={max_work:.2g}"
     )
 
 
@@ -332,17 +373,38 @@ def _min_support(
     return max(1, math.ceil(min_support * n_search))
 
 
-def _split(errors: np.ndarray, holdout: float, random_state: int | None) -> np.ndarray:
-    """Boolean mask of the search rows, stratified by error."""
+def _split(
+    errors: np.ndarray, hashes: np.ndarray, holdout: float, random_state: int | None
+) -> np.ndarray:
+    """Boolean mask of the search rows, stratified by error: in each stratum the
+    ``holdout`` share of rows with the smallest keys is held out. A row's key mixes its
+    hash, the seed and its occurrence among equal rows (equal rows hash alike; the k-th
+    of them gets the same key wherever it stands, and equal rows are interchangeable),
+    so the held-out rows are the same, as a multiset, in any row order."""
     search = np.ones(errors.shape[0], dtype=bool)
     if holdout == 0:
         return search
-    rng = np.random.default_rng(random_state)
+    if random_state is None:
+        random_state = int(np.random.default_rng().integers(2**32))
+    occurrence = pd.Series(hashes).groupby(hashes, sort=False).cumcount().to_numpy()
+    seed = _mix64(np.array([random_state], dtype=np.uint64))[0]
+    keys = _mix64(hashes ^ _mix64(occurrence.astype(np.uint64) ^ seed))
     for group in (np.flatnonzero(errors), np.flatnonzero(~errors)):
-        shuffled = rng.permutation(group)
-        n_hold = int(round(holdout * group.size))
-        search[shuffled[:n_hold]] = False
+        ranked = group[np.argsort(keys[group], kind="stable")]
+        search[ranked[: int(round(holdout * group.size))]] = False
     return search
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: every bit of the input moves every bit of the output."""
+    x = np.asarray(x, dtype=np.uint64).copy()
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
 
 
 def _rows(atoms: list[ColumnAtoms], items: list[tuple[int, int]]) -> np.ndarray:
