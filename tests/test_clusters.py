@@ -24,10 +24,11 @@ from toolkit.analysis._cluster_embed import fit_sample
 from toolkit.analysis._cluster_encode import MAX_CATEGORIES, encode_features, standardise
 from toolkit.analysis._cluster_rules import feature_condition
 from toolkit.analysis._cluster_stats import best_jaccard
-from toolkit.analysis._stats import worse_than_rest_p_values
+from toolkit.analysis._stats import wilson_interval, worse_than_rest_p_values
 from toolkit.analysis.clusters import (
     CLUSTER_COLUMNS,
     EMBEDDINGS_ONLY,
+    STABLE_JACCARD,
     ErrorClusters,
     cluster_pattern_overlap,
 )
@@ -36,6 +37,7 @@ from toolkit.exceptions import (
     ColumnNotFoundError,
     InvalidValueError,
     LengthMismatchError,
+    NotApplicableError,
     ToolkitTypeError,
     ValidationError,
 )
@@ -47,6 +49,7 @@ DESIGN_COLUMNS = [
     "error_rate",
     "share_of_errors",
     "gain_pp",
+    "excess_pp",
     "lift",
     "description",
     "fidelity",
@@ -135,14 +138,36 @@ def _check_counts(result: ErrorClusters, p: tk.Predictions) -> None:
         assert member[ids[row.examples].to_numpy()].all()
         assert errors[ids[row.error_examples].to_numpy()].all()
         assert member[ids[row.error_examples].to_numpy()].all()
-    # ordered by errors, so by gain_pp
-    assert (np.diff(table["gain_pp"].to_numpy()) <= 1e-12).all()
+    # excess: the errors beyond the rate of every other row (noise included)
+    for row in table.itertuples(index=False):
+        member = labels == row.cluster
+        rest_rate = errors[~member].mean()
+        assert row.excess_pp == pytest.approx(
+            (errors[member].sum() - member.sum() * rest_rate) / p.n * 100
+        )
+    _check_order(table)
     # each cluster is tested against all other rows (noise included), then BH-corrected
     n_c = np.array([(labels == c).sum() for c in table["cluster"]])
     e_c = np.array([errors[labels == c].sum() for c in table["cluster"]])
     expected_p = worse_than_rest_p_values(e_c, n_c, int(errors.sum()), p.n)
     np.testing.assert_allclose(table["p_value"], expected_p)
     np.testing.assert_allclose(table["q_value"], _bh_by_hand(table["p_value"].to_numpy()))
+
+
+def _check_order(table: pd.DataFrame) -> None:
+    """Clusters significantly worse than the rest first; within each group, the Wilson
+    lower bound of the error rate (recomputed from the counts) does not increase."""
+    significant = table["significant"].astype(bool).to_numpy()
+    assert not (~significant[:-1] & significant[1:]).any()
+    z = 1.959963984540054
+    n, e = table["n"].to_numpy(float), table["errors"].to_numpy(float)
+    rate = e / n
+    low = (rate + z * z / (2 * n) - z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))) / (
+        1 + z * z / n
+    )
+    np.testing.assert_allclose(np.clip(low, 0, 1), table["ci_low"], atol=1e-12)
+    for group in (significant, ~significant):
+        assert (np.diff(low[group]) <= 1e-12).all()
 
 
 def _check_rules(result: ErrorClusters, features: pd.DataFrame) -> int:
@@ -255,14 +280,7 @@ def test_planted_stability_is_a_jaccard_and_the_planted_cluster_is_stable(plante
 
 def test_a_cluster_a_rule_names_gets_that_rule_with_high_fidelity():
     # features only: a dense group of young, short-hours rows among spread-out others
-    rng = np.random.default_rng(3)
-    n_bg, n_g = 300, 80
-    age = np.r_[rng.uniform(35, 80, n_bg), rng.normal(21, 1.0, n_g)]
-    hours = np.r_[rng.uniform(35, 60, n_bg), rng.normal(20, 1.0, n_g)]
-    group = np.r_[np.zeros(n_bg, bool), np.ones(n_g, bool)]
-    y = np.zeros(group.size, dtype=int)
-    pred = np.where(group & (rng.random(group.size) < 0.8), 1, 0)
-    features = pd.DataFrame({"age": age, "hours": hours})
+    features, y, pred, group = _rule_group_data()
     p = tk.Predictions(y, pred, classes=[0, 1], features=features)
     result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
     best, jac = _best_match(result, group)
@@ -445,6 +463,13 @@ def test_above_max_points_every_error_is_fitted_and_the_rest_placed():
     # the placed rows get clusters too: the table counts all rows
     _check_counts(result, p)
     assert (result.labels[~fitted] >= 0).mean() > 0.5
+    # each row i has a near-copy i + half; a placed row whose copy was fitted is voted
+    # into its copy's cluster by the neighbours they share
+    half = p.n // 2
+    twin = np.r_[np.arange(half, p.n), np.arange(half)]
+    placed = np.flatnonzero(~fitted & fitted[twin])
+    assert placed.size > 50
+    assert (result.labels[placed] == result.labels[twin[placed]]).mean() >= 0.9
     _, jac = _best_match(result, planted_mask)
     assert jac >= 0.8
     _check_rules(result, features)
@@ -756,13 +781,72 @@ def test_standardise_matches_the_formula_and_leaves_constant_columns_at_zero():
     np.testing.assert_array_equal(out[:, 1], 0.0)
 
 
-def test_infinite_feature_values_are_rejected():
-    x = np.r_[np.inf, np.arange(39.0)]
-    p = tk.Predictions([0, 1] * 20, [0, 1] * 20, features={"x": x, "y": np.arange(40.0)})
+def test_the_encoder_rejects_infinite_values_it_is_given():
+    frame = pd.DataFrame({"x": np.r_[np.inf, np.arange(39.0)]})
     with pytest.raises(
         InvalidValueError, match=r"feature 'x' has infinite values in 1 row\(s\): \[0\]"
     ):
-        tk.cluster_errors(p)
+        encode_features(frame, for_tree=False)
+
+
+def _rule_group_data(seed: int = 3):
+    """A dense group of young, short-hours rows (80% wrong) among spread-out others."""
+    rng = np.random.default_rng(seed)
+    n_bg, n_g = 300, 80
+    age = np.r_[rng.uniform(35, 80, n_bg), rng.normal(21, 1.0, n_g)]
+    hours = np.r_[rng.uniform(35, 60, n_bg), rng.normal(20, 1.0, n_g)]
+    group = np.r_[np.zeros(n_bg, bool), np.ones(n_g, bool)]
+    y = np.zeros(group.size, dtype=int)
+    pred = np.where(group & (rng.random(group.size) < 0.8), 1, 0)
+    return pd.DataFrame({"age": age, "hours": hours}), y, pred, group
+
+
+def test_a_feature_with_infinite_values_is_left_out_with_a_warning():
+    features, y, pred, group = _rule_group_data()
+    ratio = np.linspace(0.0, 1.0, len(y))
+    ratio[[5, 300]] = [np.inf, -np.inf]
+    features["ratio"] = ratio
+    before = features.copy(deep=True)
+    p = tk.Predictions(y, pred, classes=[0, 1], features=features)
+    with pytest.warns(
+        UserWarning, match=r"left out feature\(s\) with infinite values: 'ratio' \(2"
+    ):
+        result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    assert result.params["dropped_features"] == {"ratio": "infinite values in 2 row(s)"}
+    best, jac = _best_match(result, group)
+    assert jac >= 0.8 and best == 0  # the other columns still find the planted group
+    for pattern in result.table["conditions"]:
+        assert "ratio" not in {c.column for c in pattern.conditions}
+    pd.testing.assert_frame_equal(features, before)  # the caller's inf is still there
+    # with every column infinite there is nothing to place the rows with
+    only_inf = tk.Predictions(y, pred, classes=[0, 1], features={"ratio": ratio})
+    with pytest.warns(UserWarning, match="'ratio'"):
+        with pytest.raises(
+            NotApplicableError, match=r"every feature column holds infinite values \('ratio': 2 row"
+        ):
+            tk.cluster_errors(only_inf, n_bootstrap=0)
+
+
+def test_diagnose_survives_an_infinite_feature_and_says_why_it_was_left_out():
+    features, y, pred, _ = _rule_group_data()
+    features["ratio<script>"] = np.r_[np.inf, np.zeros(len(y) - 1)]
+    p = tk.Predictions(y, pred, classes=[0, 1], features=features)
+    with pytest.warns(UserWarning, match="ratio<script>"):
+        d = tk.diagnose(p, sections=["metrics", "clusters"])
+    out = json.loads(d.to_json())
+    assert out["clusters"]["params"]["dropped_features"] == {
+        "ratio<script>": "infinite values in 1 row(s)"
+    }
+    html = d.to_html()
+    assert "ratio&lt;script&gt;: infinite values in 1 row(s)" in html
+    assert "ratio<script>" not in html
+    only_inf = tk.Predictions(
+        y, pred, classes=[0, 1], features={"ratio": features["ratio<script>"]}
+    )
+    with pytest.warns(UserWarning, match="'ratio'"):
+        d = tk.diagnose(only_inf, sections=["metrics", "clusters"])
+    assert d.clusters is None
+    assert d.skipped["clusters"].startswith("every feature column holds infinite values")
 
 
 # ---------------------------------------------------------------------- imports
@@ -866,3 +950,217 @@ def test_inputs_are_not_mutated():
     pd.testing.assert_frame_equal(p.features, saved[2])
     np.testing.assert_array_equal(p.y_true, saved[3])
     _check_rules(result, features)
+
+
+# ---------------------------------------------------------------------- order and stability
+def test_a_small_severe_group_comes_before_a_big_average_one():
+    """Ordered by errors, the big blob (more errors, at about the overall rate) would be
+    cluster 0; the severity order lists the planted group first and the blob after every
+    cluster significantly worse than the rest."""
+    rng = np.random.default_rng(11)
+    dims = 12
+    centres = rng.normal(0.0, 8.0, size=(4, dims))
+    sizes = [900, 50, 150, 150]
+    group = np.repeat(np.arange(4), sizes)
+    emb = centres[group] + np.where(group == 1, 0.3, 1.0)[:, None] * rng.normal(
+        size=(group.size, dims)
+    )
+    rate = np.array([0.12, 0.8, 0.03, 0.03])[group]
+    y = rng.integers(0, 2, group.size)
+    pred = np.where(rng.random(group.size) < rate, 1 - y, y)
+    p = tk.Predictions(y, pred, classes=[0, 1], embeddings=emb)
+    result = tk.cluster_errors(p, n_bootstrap=0, random_state=0)
+    table = result.table
+    _check_counts(result, p)
+    planted, jac = _best_match(result, group == 1)
+    assert planted == 0 and jac >= 0.8
+    big = table.loc[table["errors"].idxmax()]
+    assert big["errors"] > table.loc[0, "errors"]  # so the order is not by errors
+    assert not big["significant"]
+    assert big["cluster"] > table.loc[table["significant"], "cluster"].max()
+    # the big blob did no worse than the rest: no excess worth a point
+    assert big["excess_pp"] < 1.0 < table.loc[0, "excess_pp"]
+    assert table.loc[0, "excess_pp"] < table.loc[0, "gain_pp"]
+
+
+def test_clusters_cut_out_of_uniform_noise_are_not_stable():
+    """The stability threshold against planted answers: HDBSCAN finds clusters in uniform
+    noise (the map clumps it), and none of them reaches STABLE_JACCARD once the re-runs
+    re-draw the rows and re-fit the map; the planted group of ``planted`` does."""
+    rng = np.random.default_rng(5)
+    n = 600
+    emb = rng.uniform(size=(n, 16))
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.1, 1 - y, y)
+    p = tk.Predictions(y, pred, classes=[0, 1], embeddings=emb)
+    result = tk.cluster_errors(p, n_bootstrap=5, random_state=0)
+    assert len(result.table) >= 2  # the noise was split
+    assert (result.table["stability"] < STABLE_JACCARD).all()
+    assert not result.table["stable"].any()
+    assert "new seed" in result.params["notes"]["stability"]
+
+
+# ---------------------------------------------------------------------- the map's content
+def _map_data(seed: int = 2):
+    rng = np.random.default_rng(seed)
+    coords = np.vstack([rng.normal((5 * k, 0), 0.5, (40, 2)) for k in range(4)])
+    clusters = np.repeat(np.arange(4), 40)
+    classes = np.resize(np.array(["<50K", ">50K", "$x"]), len(coords))
+    errors = rng.random(len(coords)) < 0.3
+    return coords, classes, errors, clusters
+
+
+def _collections(ax) -> dict[str, object]:
+    return {c.get_gid(): c for c in ax.collections if c.get_gid()}
+
+
+def test_error_map_draws_every_row_once_with_hollow_squares_over_the_circles():
+    from matplotlib.legend import Legend
+
+    from toolkit.report.figures import (
+        CLASS_LEGEND_TITLE,
+        CORRECT_LABEL,
+        ERROR_LABEL,
+        error_map_axes,
+        to_png_data_uri,
+    )
+
+    coords, classes, errors, clusters = _map_data()
+    ax = error_map_axes(coords, classes, errors, clusters, outlined=[2, 0])
+    drawn = _collections(ax)
+    assert set(drawn) == {f"{kind}:{c}" for kind in ("correct", "error") for c in set(classes)}
+    for c in set(classes):
+        ok, bad = drawn[f"correct:{c}"], drawn[f"error:{c}"]
+        assert len(ok.get_offsets()) == ((classes == c) & ~errors).sum()
+        assert len(bad.get_offsets()) == ((classes == c) & errors).sum()
+        np.testing.assert_allclose(bad.get_offsets(), coords[(classes == c) & errors])
+        # hollow squares drawn after (over) every circle, so the circles stay visible
+        assert len(bad.get_facecolors()) == 0 or (bad.get_facecolors()[:, 3] == 0).all()
+        assert ax.collections.index(bad) > max(
+            ax.collections.index(drawn[f"correct:{k}"]) for k in set(classes)
+        )
+        # one colour per true class, the same for both markers
+        np.testing.assert_allclose(ok.get_facecolors()[0, :3], bad.get_edgecolors()[0, :3])
+    colours = ax.get_legend()
+    assert colours.get_title().get_text() == CLASS_LEGEND_TITLE == "colour: true class"
+    # "$" escaped, so matplotlib shows it rather than starting math text
+    assert [t.get_text() for t in colours.get_texts()] == [r"\$x", "<50K", ">50K"]
+    markers = [a for a in ax.artists if isinstance(a, Legend)]
+    assert len(markers) == 1
+    assert [t.get_text() for t in markers[0].get_texts()] == [CORRECT_LABEL, ERROR_LABEL]
+    # exactly the listed clusters are numbered and outlined, above every marker
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "2"]
+    assert len(ax.lines) == 2
+    top_marker = max(c.get_zorder() for c in ax.collections)
+    assert all(line.get_zorder() > top_marker for line in ax.lines)
+    assert all(t.get_zorder() > top_marker for t in ax.texts)
+    two = next(t for t in ax.texts if t.get_text() == "2")
+    assert np.linalg.norm(np.asarray(two.xy) - coords[clusters == 2].mean(axis=0)) < 1.5
+    assert to_png_data_uri(ax).startswith("data:image/png;base64,")
+
+
+def test_error_map_above_max_points_keeps_every_error():
+    from toolkit.report.figures import error_map_axes, to_png_data_uri
+
+    coords, classes, errors, clusters = _map_data()
+    ax = error_map_axes(coords, classes, errors, clusters, max_points=100, outlined=[])
+    drawn = _collections(ax)
+    n_err = sum(len(c.get_offsets()) for g, c in drawn.items() if g.startswith("error:"))
+    n_ok = sum(len(c.get_offsets()) for g, c in drawn.items() if g.startswith("correct:"))
+    assert n_err == errors.sum() and n_ok == 100 - errors.sum()
+    assert len(ax.texts) == 0 and len(ax.lines) == 0
+    to_png_data_uri(ax)
+
+
+def test_the_report_outlines_the_significant_clusters_and_says_what_colour_means(planted):
+    from toolkit.report.views import VIEWS
+
+    p, _, result = planted
+    table = result.table
+    fake = ErrorClusters(
+        table.assign(significant=table["cluster"].isin([0, 2])), result.points, 0, 0
+    )
+    extra = VIEWS["clusters"](fake, None)
+    assert extra["outlined"] == 2
+    assert extra["not_worse"] == len(table) - 2
+    d = tk.diagnose(p, sections=["metrics", "clusters"])
+    html = d.to_html()
+    worse = d.clusters.table[d.clusters.table["significant"]]
+    assert "the colour is the <strong>true</strong> class" in html
+    assert f"The {len(worse)} cluster" in html
+    assert f"{len(d.clusters.table) - len(worse):,} other cluster" in html
+    # the summary headlines the first listed cluster, with its numbers and its stability
+    top = worse.iloc[0]
+    assert (
+        f"The most severe error cluster, cluster {top['cluster']}, holds {top['errors']} "
+        f"errors in {top['n']} rows (error rate {top['error_rate']:.1%}"
+    ) in html
+    said = "It is stable (stability" if top["stable"] else "It is unstable (stability"
+    assert f"{said} {top['stability']:.2f}" in html
+
+
+# ---------------------------------------------------------------------- the summary
+def _summary_of(table: pd.DataFrame, error_rate: float = 0.1) -> list[str]:
+    """The summary's cluster sentence for a diagnosis whose only result is ``table``
+    (the step itself: the other steps read sections other engineers keep adding)."""
+    from types import SimpleNamespace
+
+    from toolkit.report import summary
+
+    points = pd.DataFrame({"cluster": np.zeros(int(table["n"].sum()), dtype=int)})
+    d = SimpleNamespace(
+        clusters=ErrorClusters(table, points, 0, 0), meta={"error_rate": error_rate}
+    )
+    return [summary._clusters(d)]
+
+
+def _hand_table(stable: list, stability: list, significant: list) -> pd.DataFrame:
+    n = np.array([200, 300, 400])
+    e = np.array([120, 90, 40])
+    low, high = wilson_interval(e, n)
+    return pd.DataFrame(
+        {
+            "cluster": [0, 1, 2],
+            "n": n,
+            "errors": e,
+            "error_rate": e / n,
+            "ci_low": low,
+            "ci_high": high,
+            "excess_pp": [9.87, 4.56, 0.12],
+            "description": ["age ≤ 25 (precision 0.90, recall 0.80)", "no rule", "no rule"],
+            "significant": significant,
+            "stability": stability,
+            "stable": pd.Series(stable, dtype=object),
+        }
+    )
+
+
+def test_the_summary_never_headlines_an_unstable_cluster_without_saying_so():
+    table = _hand_table([False, True, True], [0.24, 0.91, 0.8], [True, True, False])
+    (sentence,) = _summary_of(table, error_rate=0.125)
+    top, other = table.iloc[0], table.iloc[1]
+    assert sentence.startswith(
+        f"The most severe error cluster, cluster 0, holds {top['errors']} errors in "
+        f"{top['n']} rows (error rate {top['error_rate']:.1%}, 95% CI "
+        f"{top['ci_low']:.1%}–{top['ci_high']:.1%}, against 12.5% overall; 9.9 points "
+        "beyond the rest's rate); age ≤ 25 (precision 0.90, recall 0.80)."
+    )
+    assert "It is unstable (stability 0.24, below 0.75" in sentence
+    assert (
+        f"The most severe stable one, cluster 1, holds {other['errors']} errors in "
+        f"{other['n']} rows (error rate {other['error_rate']:.1%}, stability 0.91)."
+    ) in sentence
+    # stable: said so, and nothing about another cluster
+    table = _hand_table([True, True, True], [0.93, 0.91, 0.8], [True, True, False])
+    (sentence,) = _summary_of(table)
+    assert sentence.endswith("It is stable (stability 0.93 over re-runs).")
+    assert "cluster 1" not in sentence
+    # not checked: said so
+    table = _hand_table([None] * 3, [np.nan] * 3, [True, False, False])
+    (sentence,) = _summary_of(table)
+    assert sentence.endswith("Its stability was not checked.")
+    # no cluster worse than the rest: nothing is headlined
+    table = _hand_table([True] * 3, [0.9] * 3, [False] * 3)
+    assert _summary_of(table) == [
+        "None of the 3 error clusters is significantly worse than the rest."
+    ]

@@ -32,7 +32,13 @@ from toolkit._json import to_python
 from toolkit.data import Predictions
 from toolkit.exceptions import InvalidValueError, LengthMismatchError, ValidationError
 
-__all__ = ["MAX_CATEGORIES", "EncodedColumn", "encode_features", "representation"]
+__all__ = [
+    "MAX_CATEGORIES",
+    "EncodedColumn",
+    "encode_features",
+    "infinite_columns",
+    "representation",
+]
 
 #: Categories kept per categorical column when encoding features (the rest: all zeros).
 MAX_CATEGORIES = 30
@@ -47,13 +53,34 @@ class EncodedColumn:
     value: Any = None
 
 
-def representation(p: Predictions, embeddings: Any) -> tuple[np.ndarray, str]:
-    """The matrix to cluster (float32, C order) and a word on where it came from."""
+def infinite_columns(features: pd.DataFrame | None) -> dict[str, int]:
+    """The numeric columns holding +-inf, with how many rows do.
+
+    >>> infinite_columns(pd.DataFrame({"a": [1.0, float("inf")], "b": ["x", "y"]}))
+    {'a': 1}
+    """
+    if features is None:
+        return {}
+    out = {}
+    for name in features.columns:
+        series = features[name]
+        if _is_numeric(series):
+            count = int(np.isinf(series.to_numpy(dtype=float, na_value=np.nan)).sum())
+            if count:
+                out[str(name)] = count
+    return out
+
+
+def representation(
+    p: Predictions, embeddings: Any, features: pd.DataFrame | None
+) -> tuple[np.ndarray, str]:
+    """The matrix to cluster (float32, C order) and a word on where it came from:
+    ``embeddings``, else ``p.embeddings``, else ``features`` (``p``'s, perhaps with
+    columns left out) encoded."""
     if embeddings is not None:
         return _given_embeddings(embeddings, p.n), "embeddings (given)"
     if p.embeddings is not None:
         return np.ascontiguousarray(p.embeddings, dtype=np.float32), "p.embeddings"
-    features = p.features
     if features is None or features.shape[1] == 0:
         raise ValidationError(
             "cluster_errors needs a representation of each row, but p has neither "

@@ -21,11 +21,16 @@ Pipeline (every random step takes ``random_state``):
 4. Rows outside the fit sample are placed from their k nearest fitted rows (the
    membership-weighted mean UMAP's own ``transform`` starts from; its search index and
    extra optimisation epochs are skipped to keep 100k rows within a minute) and get a
-   cluster from ``hdbscan.approximate_predict`` (:mod:`toolkit.analysis._cluster_embed`).
-5. Per cluster: counts, error rate with a Wilson interval, lift, gain, a one-sided test
-   against the rest with Benjamini-Hochberg correction, the ids nearest the centre, the
-   bootstrap stability of the cluster (:mod:`toolkit.analysis._cluster_stats`), and a
-   depth-limited decision-tree rule (:mod:`toolkit.analysis._cluster_rules`).
+   cluster by a vote of the same neighbours, weighted alike
+   (:mod:`toolkit.analysis._cluster_embed`).
+5. Per cluster: counts, error rate with a Wilson interval, lift, gain, excess, a
+   one-sided test against the rest with Benjamini-Hochberg correction, the ids nearest
+   the centre, the stability of the cluster over re-runs of the reduction and HDBSCAN on
+   bootstrap draws (:mod:`toolkit.analysis._cluster_stats`), and a depth-limited
+   decision-tree rule (:mod:`toolkit.analysis._cluster_rules`).
+6. The clusters are numbered in the order of the error patterns' severity lens: those
+   significantly worse than the rest first, each group by the Wilson lower bound of its
+   error rate. The others stay in the table, after them, with ``significant`` False.
 
 umap and hdbscan are imported inside the functions that use them, so ``import toolkit``
 stays fast.
@@ -43,15 +48,17 @@ import pandas as pd
 from toolkit._json import frame_records, json_safe
 from toolkit._result import Result
 from toolkit._validation import BOOLEAN, RANDOM_STATE, Interval, validate_params
+from toolkit._warn import warn_caller
 from toolkit.analysis._cluster_embed import (
     apply_order,
+    cluster_space_of,
     embed_and_cluster,
     fit_sample,
     phase,
     relabel,
     strata,
 )
-from toolkit.analysis._cluster_encode import representation
+from toolkit.analysis._cluster_encode import infinite_columns, representation
 from toolkit.analysis._cluster_rules import EMBEDDINGS_ONLY, NO_RULE, describe_clusters
 from toolkit.analysis._cluster_stats import (
     CLUSTER_COLUMNS,
@@ -62,7 +69,12 @@ from toolkit.analysis._cluster_stats import (
 from toolkit.analysis.conditions import pattern_masks
 from toolkit.analysis.patterns import ErrorPatterns
 from toolkit.data import Predictions
-from toolkit.exceptions import ColumnNotFoundError, LengthMismatchError, ValidationError
+from toolkit.exceptions import (
+    ColumnNotFoundError,
+    LengthMismatchError,
+    NotApplicableError,
+    ValidationError,
+)
 
 __all__ = [
     "CLUSTER_COLUMNS",
@@ -94,6 +106,7 @@ _HTML_COLUMNS = [
     "errors",
     "error_rate",
     "gain_pp",
+    "excess_pp",
     "lift",
     "q_value",
     "stability",
@@ -108,11 +121,15 @@ class ErrorClusters(Result):
     Attributes
     ----------
     table : DataFrame
-        One row per cluster, ordered by ``errors`` (so by ``gain_pp``), cluster 0 first.
-        Columns: ``cluster``; on all rows ``n``, ``errors``, ``error_rate``, ``ci_low``,
-        ``ci_high`` (Wilson 95%), ``share_of_errors``, ``gain_pp`` (errors in the
-        cluster / all rows x 100: the points the overall error rate falls if they were
-        fixed), ``lift`` (error rate / overall error rate), ``p_value`` (one-sided, the
+        One row per cluster, cluster 0 first: the clusters significantly worse than the
+        rest first, each group by severity (``ci_low``, the Wilson lower bound of the
+        error rate, descending; then errors, then size). Columns: ``cluster``; on all
+        rows ``n``, ``errors``, ``error_rate``, ``ci_low``, ``ci_high`` (Wilson 95%),
+        ``share_of_errors``, ``gain_pp`` (errors in the cluster / all rows x 100: the
+        points the overall error rate falls if they were fixed), ``excess_pp`` (errors
+        beyond the rest's error rate / all rows x 100: the points it falls if the
+        cluster did as well as the rest), ``lift`` (error rate / overall error rate),
+        ``p_value`` (one-sided, the
         cluster's error rate against the rest's), ``q_value`` (Benjamini-Hochberg over
         the clusters), ``significant`` (``q_value <= alpha``); ``description`` (the rule
         with its precision and recall, or why there is none), ``fidelity`` (F1 of the
@@ -121,7 +138,8 @@ class ErrorClusters(Result):
         as a :class:`~toolkit.analysis.conditions.Pattern`, empty without a rule; in the
         JSON a list of ``{"column", "op", "value"}``), ``rule_precision`` and
         ``rule_recall`` (on all rows), ``stability`` (mean best-match Jaccard over
-        bootstrap re-runs; NaN when ``n_bootstrap=0``), ``stable`` (``stability >=
+        re-runs of the UMAP reduction, with a new seed, and HDBSCAN on bootstrap draws
+        of the fit sample; NaN when ``n_bootstrap=0``), ``stable`` (``stability >=
         0.75``; None when ``n_bootstrap=0``), ``examples`` (ids nearest the cluster's
         centre) and ``error_examples`` (the errors nearest it).
     points : DataFrame
@@ -129,7 +147,9 @@ class ErrorClusters(Result):
     n_noise, noise_errors : int
         Rows (and errors) in no cluster; ``table.n.sum() + n_noise == len(points)``.
     params : dict
-        How the result was made: representation, sizes, parameters, notes.
+        How the result was made: representation, sizes, parameters, notes, and
+        ``dropped_features`` (feature columns left out, with the reason: a numeric
+        column holding +-inf).
 
     ``len(result)`` is the number of clusters. ``labels`` (and ``mask(c)``) give the
     rows of each cluster in input order, so other analyses can aggregate over clusters
@@ -230,7 +250,7 @@ def cluster_errors(
     n_neighbors: int = 15,
     min_cluster_size: int | None = None,
     min_samples: int | None = None,
-    max_points: int = 20_000,
+    max_points: int = 5_000,
     cluster_dims: int = 8,
     n_bootstrap: int = 3,
     max_depth: int = 3,
@@ -255,7 +275,7 @@ def cluster_errors(
         ``max(10, n_fit // 200)``.
     min_samples : int, default=None
         HDBSCAN's density smoothing. Default: ``min(10, min_cluster_size)``.
-    max_points : int, default=20000
+    max_points : int, default=5000
         Above this many rows, UMAP and HDBSCAN are fitted on a sample of this size that
         keeps every error (up to ``max_points // 2``, or more when fewer correct rows
         than that exist; stratified by class beyond the cap) and fills the rest with
@@ -264,9 +284,9 @@ def cluster_errors(
         Dimension of the UMAP reduction that HDBSCAN clusters. A representation with
         at most this many columns is clustered as it is.
     n_bootstrap : int, default=3
-        HDBSCAN re-runs on bootstrap resamples of the fit sample, for ``stability``.
-        The UMAP reduction is held fixed (re-fitting it would multiply the run time);
-        0 skips the check.
+        Re-runs for ``stability``: each draws a bootstrap sample of the fit sample,
+        re-fits the UMAP reduction HDBSCAN clusters on it with a new seed (when one is
+        used) and re-runs HDBSCAN. 0 skips the check (and the time it takes).
     max_depth : int, default=3
         Depth of the decision tree that describes each cluster: a rule has at most
         this many conditions.
@@ -289,9 +309,17 @@ def cluster_errors(
         ``p`` is not a Predictions, an option has the wrong type, or ``embeddings``
         is not numeric.
     InvalidValueError
-        An option out of range, or non-finite ``embeddings`` or numeric features.
+        An option out of range, or non-finite ``embeddings``.
+    NotApplicableError
+        No embeddings, and every feature column holds +-inf.
     ValidationError
         No representation (no embeddings and no features), or too few rows.
+
+    Warns
+    -----
+    UserWarning
+        A numeric feature holds +-inf: the column is left out (and named in
+        ``params["dropped_features"]``); the other columns are used.
     LengthMismatchError
         ``embeddings`` has a different number of rows than ``p``.
 
@@ -306,7 +334,8 @@ def cluster_errors(
     >>> int(result.table.loc[0, "errors"]), int(result.table.loc[0, "n"])
     (50, 50)
     """
-    X, source = representation(p, embeddings)
+    features, dropped = _finite_features(p, embeddings)
+    X, source = representation(p, embeddings, features)
     n = X.shape[0]
     if n < max(MIN_ROWS, n_neighbors + 1):
         raise ValidationError(
@@ -321,12 +350,12 @@ def cluster_errors(
     seed = None if random_state is None else int(rng.integers(2**31 - 1))
 
     emb = embed_and_cluster(X, fit_idx, n_neighbors, cluster_dims, mcs, ms, seed)
-    labels, order = relabel(emb.labels, errors)
+    labels, order = relabel(emb.labels, errors, alpha)
     with phase("stability"):
         labels_fit = apply_order(emb.labels_fit, order)
-        jaccard = stability(emb.space_fit, labels_fit, len(order), mcs, ms, n_bootstrap, rng)
+        space_of = cluster_space_of(X[fit_idx], n_neighbors, cluster_dims)
+        jaccard = stability(space_of, labels_fit, len(order), mcs, ms, n_bootstrap, rng)
     table = cluster_table(p, labels, emb.space, jaccard, n_examples, alpha)
-    features = p.features
     if features is None or features.shape[1] == 0:
         table["description"] = EMBEDDINGS_ONLY
     else:
@@ -348,6 +377,7 @@ def cluster_errors(
         alpha=alpha,
         random_state=random_state,
     )
+    params["dropped_features"] = dropped
     return ErrorClusters(
         table=table,
         points=_points(p, emb.coords, labels, emb.fitted),
@@ -355,6 +385,32 @@ def cluster_errors(
         noise_errors=int(errors[noise].sum()),
         params=params,
     )
+
+
+def _finite_features(p: Predictions, embeddings: Any) -> tuple[pd.DataFrame | None, dict]:
+    """``p.features`` without the numeric columns that hold +-inf (a distance, a standard
+    deviation or a tree threshold means nothing there), each named in a warning and in
+    the returned reasons. :class:`NotApplicableError` when nothing is left to cluster."""
+    features = p.features
+    infinite = infinite_columns(features)
+    if not infinite:
+        return features, {}
+    reasons = {name: f"infinite values in {count} row(s)" for name, count in infinite.items()}
+    warn_caller(
+        "cluster_errors left out feature(s) with infinite values: "
+        + ", ".join(f"{name!r} ({count} row(s))" for name, count in infinite.items())
+        + "; replace them (e.g. by missing values) to use these columns",
+        UserWarning,
+    )
+    kept = features.drop(columns=[c for c in features.columns if str(c) in infinite])
+    if kept.shape[1] == 0 and embeddings is None and p.embeddings is None:
+        raise NotApplicableError(
+            "every feature column holds infinite values ("
+            + ", ".join(f"{name!r}: {count} row(s)" for name, count in infinite.items())
+            + "), so no row can be placed: replace them by finite or missing values, "
+            "or pass embeddings="
+        )
+    return kept, reasons
 
 
 def _points(
@@ -415,9 +471,12 @@ def _params(
 #: How the parts of the method that a reader may not guess were done (``params["notes"]``).
 _NOTES = {
     "placement": "rows outside the fit sample: position = membership-weighted mean "
-    "of their k nearest fitted rows; cluster = hdbscan.approximate_predict",
-    "stability": "HDBSCAN re-run on bootstrap resamples of the fitted reduction "
-    "(UMAP held fixed); best-match Jaccard per cluster, averaged",
+    "of their k nearest fitted rows; cluster = the label (noise included) with the "
+    "largest summed weight among those rows",
+    "stability": "re-runs on bootstrap draws of the fit sample: the UMAP reduction "
+    "re-fitted with a new seed, then HDBSCAN; best-match Jaccard per cluster, averaged",
+    "order": "clusters significantly worse than the rest first, each group by the "
+    "Wilson lower bound of the error rate",
     "fidelity": "F1 of the rule against cluster membership, on all rows",
 }
 

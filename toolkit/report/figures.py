@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["calibration_axes", "error_map_axes", "to_png_data_uri", "to_svg"]
+__all__ = [
+    "CLASS_LEGEND_TITLE",
+    "CORRECT_LABEL",
+    "ERROR_LABEL",
+    "calibration_axes",
+    "error_map_axes",
+    "to_png_data_uri",
+    "to_svg",
+]
 
 
 def _pyplot():
@@ -48,6 +57,13 @@ def calibration_axes(calibration: Any, ax: Any = None) -> Any:
     return ax
 
 
+#: Legend title of the colours of the error map: the class is the true one.
+CLASS_LEGEND_TITLE = "colour: true class"
+#: Legend entries of the error map's markers.
+CORRECT_LABEL = "circle: correct prediction"
+ERROR_LABEL = "hollow square: error"
+
+
 def error_map_axes(
     coords: np.ndarray,
     classes: np.ndarray,
@@ -57,10 +73,20 @@ def error_map_axes(
     max_points: int = 20000,
     random_state: int = 0,
     max_outlined: int = 10,
+    outlined: Sequence[int] | None = None,
 ) -> Any:
-    """The 2-D error map: circles for correct predictions, squares for errors, one colour
-    per class; the first ``max_outlined`` clusters (their ids rank them by errors) are
-    outlined around their core and numbered at their medoid."""
+    """The 2-D error map: filled circles for correct predictions, hollow squares (drawn
+    over them, so the circles stay visible) for errors, one colour per true class; the
+    clusters in ``outlined`` (default: the first ``max_outlined`` cluster numbers) are
+    outlined around their core and numbered at their medoid, above every marker.
+
+    Each marker set is a PathCollection whose gid is ``"correct:<class>"`` or
+    ``"error:<class>"``. Two legends: the colours (title :data:`CLASS_LEGEND_TITLE`,
+    ``ax.get_legend()``) and the markers (:data:`CORRECT_LABEL`, :data:`ERROR_LABEL`).
+    Above ``max_points`` rows every error is drawn and the correct rows are sampled."""
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(8.0, 6.4))
@@ -69,54 +95,80 @@ def error_map_axes(
     if n > max_points:  # keep every error, sample the correct rows
         rng = np.random.default_rng(random_state)
         correct = np.flatnonzero(~errors)
-        take = max(max_points - int(errors.sum()), 0)
+        take = min(max(max_points - int(errors.sum()), 0), correct.size)
         keep = np.sort(
             np.concatenate([np.flatnonzero(errors), rng.choice(correct, take, replace=False)])
         )
-    labels = np.asarray(classes)[keep]
-    uniq = list(dict.fromkeys(sorted(map(str, set(labels.tolist())))))
+    labels = np.asarray(classes)[keep].astype(str)
+    uniq = sorted(set(labels.tolist()))
     cmap = plt.get_cmap("tab10" if len(uniq) <= 10 else "tab20")
-    for k, label in enumerate(uniq):
-        rows = keep[labels.astype(str) == label]
-        ok, bad = rows[~errors[rows]], rows[errors[rows]]
-        color = cmap(k % cmap.N)
-        ax.scatter(*coords[ok].T, s=6, marker="o", color=color, alpha=0.35, linewidths=0)
+    colours = {label: cmap(k % cmap.N) for k, label in enumerate(uniq)}
+    for label in uniq:  # every circle first, then every square over them
+        rows = keep[labels == label]
+        ok = rows[~errors[rows]]
+        ax.scatter(
+            *coords[ok].T, s=7, marker="o", color=colours[label], alpha=0.5, linewidths=0
+        ).set_gid(f"correct:{label}")
+    for label in uniq:
+        rows = keep[labels == label]
+        bad = rows[errors[rows]]
         ax.scatter(
             *coords[bad].T,
-            s=14,
+            s=16,
             marker="s",
-            color=color,
+            facecolors="none",
+            edgecolors=[colours[label]],
             alpha=0.9,
-            edgecolors="black",
-            linewidths=0.3,
-            label=label.replace("$", r"\$"),  # "$" would start matplotlib's math text
-        )
+            linewidths=0.7,
+        ).set_gid(f"error:{label}")
     if clusters is not None:
-        for c in sorted(set(clusters.tolist()) - {-1})[:max_outlined]:
-            members = coords[clusters == c]
-            centre = _outline(ax, members)
+        present = set(clusters.tolist()) - {-1}
+        chosen = sorted(present)[:max_outlined] if outlined is None else list(outlined)
+        halo = [patheffects.withStroke(linewidth=3.2, foreground="white")]
+        for c in [c for c in chosen if c in present]:
+            centre = _outline(ax, coords[clusters == c], halo)
             ax.annotate(
                 str(c),
                 centre,
                 fontsize=9,
                 weight="bold",
                 ha="center",
-                bbox={"boxstyle": "circle", "fc": "white", "alpha": 0.8},
+                va="center",
+                zorder=6,
+                bbox={"boxstyle": "circle", "fc": "white", "ec": "black", "lw": 0.8},
             )
     ax.set_xticks([])
     ax.set_yticks([])
+    grey = "#555555"
+    markers = ax.legend(
+        handles=[
+            Line2D([], [], marker="o", linestyle="", color=grey, markersize=4),
+            Line2D([], [], marker="s", linestyle="", markerfacecolor="none", color=grey),
+        ],
+        labels=[CORRECT_LABEL, ERROR_LABEL],
+        fontsize=7,
+        loc="lower left",
+        frameon=True,
+        framealpha=0.8,
+    )
+    ax.add_artist(markers)
     ax.legend(
-        title="errors (squares) by class",
+        handles=[
+            Line2D([], [], marker="o", linestyle="", color=colours[label], markersize=5)
+            for label in uniq
+        ],
+        labels=[label.replace("$", r"\$") for label in uniq],  # "$" starts math text
+        title=CLASS_LEGEND_TITLE,
         fontsize=7,
         title_fontsize=8,
-        loc="best",
-        markerscale=1.2,
-        frameon=False,
+        loc="upper left",
+        frameon=True,
+        framealpha=0.8,
     )
     return ax
 
 
-def _outline(ax: Any, points: np.ndarray) -> np.ndarray:
+def _outline(ax: Any, points: np.ndarray, effects: list[Any]) -> np.ndarray:
     """Outline a cluster's core and return its medoid (where its number goes).
 
     A cluster found in the higher-dimensional reduction can fall apart on the 2-D map,
@@ -136,7 +188,9 @@ def _outline(ax: Any, points: np.ndarray) -> np.ndarray:
         except QhullError:  # collinear points: no area to outline
             return medoid
         ring = core[np.append(hull.vertices, hull.vertices[0])]
-        ax.plot(ring[:, 0], ring[:, 1], color="black", linewidth=0.8, alpha=0.7)
+        ax.plot(
+            ring[:, 0], ring[:, 1], color="black", linewidth=1.4, zorder=5, path_effects=effects
+        )
     return medoid
 
 
