@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 import time
 import warnings
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit._files import check_outputs, write_atomic
+from toolkit._terminal import printable
 from toolkit.exceptions import ToolkitError, ValidationError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -46,53 +48,178 @@ def _columns_or_glob(value: str | None) -> str | list[str] | None:
     return value if ("*" in value or "?" in value) and "," not in value else _split(value)
 
 
+#: Largest input file, in MiB (decompressed); ``TOOLKIT_MAX_INPUT_MB`` overrides it.
+DEFAULT_MAX_INPUT_MB = 2048
+#: Compressed CSVs read by their suffix (pandas infers the same ones).
+_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma", ".zip": "zip"}
+_CHUNK = 1 << 20
+
+
+def max_input_bytes() -> int:
+    """The input size limit: ``TOOLKIT_MAX_INPUT_MB`` (MiB) or the default."""
+    import os
+
+    text = os.environ.get("TOOLKIT_MAX_INPUT_MB", "").strip()
+    if not text:
+        return DEFAULT_MAX_INPUT_MB << 20
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputFileError(
+            f"TOOLKIT_MAX_INPUT_MB must be a number of MiB, got '{printable(text)}'"
+        ) from None
+    if not value > 0:
+        raise InputFileError(f"TOOLKIT_MAX_INPUT_MB must be positive, got '{printable(text)}'")
+    return int(value * (1 << 20))
+
+
 def read_table(path: str | Path) -> Any:
-    """Read CSV or Parquet (by extension) with clear errors instead of tracebacks."""
+    """Read CSV (also .gz, .bz2, .xz, .zip; also a pipe such as /dev/stdin) or Parquet
+    (by extension), at most :func:`max_input_bytes`, with one-line errors instead of
+    tracebacks: duplicate header names, ragged rows and undecodable bytes are refused
+    with their line."""
     import pandas as pd
 
     path = Path(path)
+    shown = printable(str(path))
     if not path.exists():
-        raise InputFileError(f"file not found: {path}")
+        raise InputFileError(f"file not found: {shown}")
     if path.is_dir():
-        raise InputFileError(f"{path} is a folder, not a CSV or Parquet file")
+        raise InputFileError(f"{shown} is a folder, not a CSV or Parquet file")
+    limit = max_input_bytes()
+    if path.is_file() and path.stat().st_size > limit:
+        raise InputFileError(
+            f"{shown} is {_mib(path.stat().st_size)} MiB, over the input limit of "
+            f"{_mib(limit)} MiB (set TOOLKIT_MAX_INPUT_MB to raise it)"
+        )
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    raw = _read_bytes(path, limit, shown, binary=parquet)
+    if not raw:
+        raise InputFileError(f"{shown} is empty")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+        if parquet:
+            frame = pd.read_parquet(io.BytesIO(raw))
         else:
-            _check_rectangular(path)
+            text = _decode(raw, shown)
+            del raw
+            _check_csv(text, shown)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(path, index_col=False)
+                frame = pd.read_csv(io.StringIO(text), index_col=False)
+    except ToolkitError:
+        raise
     except pd.errors.EmptyDataError as exc:
-        raise InputFileError(f"{path} is empty") from exc
+        raise InputFileError(f"{shown} is empty") from exc
     except (
         pd.errors.ParserError,
         pd.errors.ParserWarning,
-        UnicodeDecodeError,
         ValueError,
         OSError,
     ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"cannot read {path}: {first}") from exc
+        raise InputFileError(f"cannot read {shown}: {printable(first)}") from exc
     if len(frame) == 0:
-        raise InputFileError(f"{path} has a header but no rows")
+        raise InputFileError(f"{shown} has a header but no rows")
     return frame
 
 
-def _check_rectangular(path: Path) -> None:
-    """Every CSV record has as many fields as the header (pandas pads short rows silently)."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle)
+def _mib(n_bytes: int) -> str:
+    mib = n_bytes / 2**20
+    return f"{mib:,.0f}" if mib >= 10 else f"{mib:.2g}"
+
+
+def _read_bytes(path: Path, limit: int, shown: str, *, binary: bool = False) -> bytes:
+    """The file's bytes, decompressed by suffix, refused past ``limit`` (also for pipes
+    and devices, whose size is unknown) and when the start holds NUL bytes (a binary
+    file, or /dev/zero)."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    kind = _COMPRESSED.get(path.suffix.lower())
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+                if len(names) != 1:
+                    raise InputFileError(
+                        f"{shown} holds {len(names)} files; give a zip with one CSV"
+                    )
+                handle = archive.open(names[0])
+                return _read_capped(handle, limit, shown, kind, binary)
+        opener = {"gzip": gzip.open, "bz2": bz2.open, "lzma": lzma.open}.get(kind or "", open)
+        with opener(path, "rb") as handle:
+            return _read_capped(handle, limit, shown, kind, binary)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        what = f"as {kind} " if kind else ""
+        raise InputFileError(f"cannot read {shown} {what}({printable(str(exc))})") from exc
+
+
+def _read_capped(handle: Any, limit: int, shown: str, kind: str | None, binary: bool) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        if not chunks and not binary and b"\x00" in chunk:
+            at = chunk.index(b"\x00")
+            raise InputFileError(
+                f"{shown} is not text: byte {at} is NUL; give a CSV (plain, .gz, .bz2, .xz "
+                "or .zip) or a Parquet file (.parquet)"
+            )
+        size += len(chunk)
+        if size > limit:
+            what = "decompressed " if kind else ""
+            raise InputFileError(
+                f"{shown} holds more than {_mib(limit)} MiB {what}(the input limit; "
+                "set TOOLKIT_MAX_INPUT_MB to raise it)"
+            )
+        chunks.append(chunk)
+
+
+def _decode(raw: bytes, shown: str) -> str:
+    """UTF-8 text (a BOM is dropped); an undecodable byte is refused with its line."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(
+            f"{shown} line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}): save the file as UTF-8"
+        ) from exc
+
+
+def _check_csv(text: str, shown: str) -> None:
+    """The header names each column once (pandas would rename a repeat 'age.1'), and every
+    record has as many fields as the header (pandas pads short rows silently)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # pandas has no field limit
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if header is None:
             return
+        seen: dict[str, int] = {}
+        for j, name in enumerate(header):
+            if name in seen:
+                raise InputFileError(
+                    f"{shown} has duplicate column names: '{printable(name)}' is column "
+                    f"{seen[name] + 1} and column {j + 1}; rename one"
+                )
+            seen[name] = j
         width = len(header)
         for row in reader:
             if row and len(row) != width:
                 raise InputFileError(
-                    f"{path} line {reader.line_num} has {len(row)} fields but the header "
+                    f"{shown} line {reader.line_num} has {len(row)} fields but the header "
                     f"has {width}"
                 )
+    except csv.Error as exc:
+        raise InputFileError(f"cannot read {shown}: {printable(str(exc))}") from exc
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -191,21 +318,25 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         for row in diagnosis.error_patterns.table.head(5).itertuples():
             print(
                 f"  {row.error_rate:6.1%} [{row.ci_low:.1%}, {row.ci_high:.1%}]  "
-                f"{row.errors:>6,} of {row.n:>7,}  excess {row.excess_pp:5.2f} pp  {row.pattern}"
+                f"{row.errors:>6,} of {row.n:>7,}  excess {row.excess_pp:5.2f} pp  "
+                f"{printable(row.pattern)}"
             )
+    if diagnosis.error_patterns is not None and not diagnosis.error_patterns.exact:
+        for limit in diagnosis.error_patterns.limits:
+            print(f"Error patterns: the search limited itself: {limit}")
     if diagnosis.label_issues is not None:
         flagged = int(diagnosis.label_issues.table["is_issue"].sum())
         print(f"Label issues: {flagged:,} rows are likely label errors or ambiguous examples")
     for name, reason in diagnosis.skipped.items():
         if reason != "not requested":
-            print(f"skipped {name}: {reason}")
+            print(f"skipped {name}: {printable(reason)}")
     if args.json:
         diagnosis.to_json(args.json)
-        print(f"Wrote {args.json}")
+        print(f"Wrote {printable(args.json)}")
     if args.html:
         progress("rendering the report")
         diagnosis.to_html(args.html)
-        print(f"Wrote {args.html}")
+        print(f"Wrote {printable(args.html)}")
     if args.run_id:
         from toolkit.tracking.attach import log_to_run
 
@@ -213,7 +344,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         written = log_to_run(
             args.run_id, diagnosis=diagnosis, predictions=p, tracking_uri=args.tracking_uri
         )
-        print(f"Logged {len(written)} artifacts to run {args.run_id}")
+        print(f"Logged {len(written)} artifacts to run {printable(args.run_id)}")
     return EXIT_OK
 
 
@@ -266,9 +397,9 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
     label_column = args.label_column or ("corrected_label" if args.relabel else "label")
     sheet = annotation_frame(queue, frame, id=args.id, label_column=label_column)
     out = write_atomic(args.out, lambda tmp: sheet.to_csv(tmp, index=False))
-    print(f"Wrote {len(sheet)} {what} to {out}")
+    print(f"Wrote {len(sheet)} {what} to {printable(out)}")
     for row in sheet.head(5).itertuples():
-        print(f"  {row.rank:>3}. id {row.id}: {row.reason}")
+        print(f"  {row.rank:>3}. id {printable(row.id)}: {printable(row.reason)}")
     return EXIT_OK
 
 
@@ -283,8 +414,8 @@ def _cmd_error_sample(args: argparse.Namespace) -> int:
     out = write_atomic(args.out, lambda tmp: sheet.to_csv(tmp, index=False))
     print(
         f"Wrote {len(sheet)} of {sample.n_errors} errors "
-        f"(error rate {sample.error_rate:.2%}) to {out}. Fill the 'tags' column "
-        f"(several tags separated by ';'), then run: toolkit rank-tags {out}"
+        f"(error rate {sample.error_rate:.2%}) to {printable(out)}. Fill the 'tags' column "
+        f"(several tags separated by ';'), then run: toolkit rank-tags {printable(out)}"
     )
     return EXIT_OK
 
@@ -310,7 +441,104 @@ def _cmd_rank_tags(args: argparse.Namespace) -> int:
         f"{ranking.n_reviewed} reviewed errors ({ranking.n_untagged} untagged), "
         f"overall error rate {ranking.error_rate:.2%}. Points of error each tag holds:"
     )
-    print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = ranking.table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    print("\n".join(printable(line) for line in table.splitlines()))
+    return EXIT_OK
+
+
+def _split_side(frame: Any, args: argparse.Namespace, name: str) -> tuple[Any, str | None]:
+    """One side of `check-splits`: Predictions when the file has the label and prediction
+    columns, otherwise its features (and why the model's errors cannot be counted)."""
+    import fnmatch
+
+    from toolkit.data import Predictions
+
+    columns = [str(c) for c in frame.columns]
+    proba = _columns_or_glob(args.proba)
+    if isinstance(proba, str):
+        proba_cols = [c for c in columns if fnmatch.fnmatchcase(c, proba)]
+    else:
+        proba_cols = [c for c in proba or [] if c in columns]
+    pred_ok = args.pred is not None and args.pred in columns
+    if args.id is not None and args.id not in columns:
+        raise InputFileError(f"{name} has no id column {args.id!r}; it has {columns[:12]}")
+    reason = None
+    if args.target not in columns:
+        reason = f"{name} has no label column {args.target!r}"
+    elif not pred_ok and not proba_cols:
+        given = " or ".join(
+            f"{flag} {value!r}"
+            for flag, value in (("--pred", args.pred), ("--proba", args.proba))
+            if value is not None
+        )
+        reason = f"{name} has no prediction columns" + (f" ({given} matched none)" if given else "")
+    if reason is None:
+        p = Predictions.from_frame(
+            frame,
+            target=args.target,
+            pred=args.pred if pred_ok else None,
+            proba=proba if proba_cols else None,
+            id=args.id,
+        )
+        return p, None
+    drop = [c for c in (args.target, args.pred, *proba_cols) if c is not None and c in columns]
+    return frame.drop(columns=drop), reason
+
+
+def _cmd_check_splits(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from toolkit import check_splits, diagnose
+    from toolkit.data import Predictions
+
+    check_outputs([args.train, args.test], [args.json, args.html])
+    progress = _Progress()
+    train, train_reason = _split_side(read_table(args.train), args, "TRAIN")
+    test, test_reason = _split_side(read_table(args.test), args, "TEST")
+    if args.html and not isinstance(test, Predictions):
+        raise ValidationError(f"--html needs the model's predictions on TEST: {test_reason}")
+    options = {"group": args.group, "time": args.time, "id": args.id}
+    if isinstance(test, Predictions):
+        diagnosis = diagnose(
+            test,
+            splits={"reference": train, **options},
+            sections=["metrics", "leakage", "splits", "error_patterns"],
+            random_state=args.random_state,
+            meta={"source": str(args.test), "reference": str(args.train)},
+            progress=progress,
+        )
+        check = diagnosis.splits
+    else:
+        diagnosis = None
+        check = check_splits(test, train, random_state=args.random_state, **options)
+    if "fit" in check.skipped and (train_reason or test_reason):
+        why = "; ".join(r for r in (train_reason, test_reason) if r)
+        check = dataclasses.replace(
+            check, skipped={**check.skipped, "fit": f"{why}: fit compares the model's errors"}
+        )
+    print(f"{check.n_train:,} training rows against {check.n_test:,} test rows")
+    for row in check.table.itertuples():
+        print(f"  {row.check:<17} {row.status:<22} {printable(row.detail)}")
+    if args.json:
+        from toolkit._json import dumps
+
+        payload = {"meta": {"train": str(args.train), "test": str(args.test)}, **check.to_dict()}
+        shares = None if diagnosis is None else diagnosis.split_pattern_shares
+        payload["pattern_shares"] = None if shares is None else shares.to_dict(orient="records")
+        write_atomic(args.json, lambda tmp: tmp.write_text(dumps(payload) + "\n", "utf-8"))
+        print(f"Wrote {args.json}")
+    if args.html and diagnosis is not None:
+        progress("rendering the report")
+        results = {**diagnosis.results, "splits": check}
+        dataclasses.replace(diagnosis, results=results).to_html(args.html)
+        print(f"Wrote {args.html}")
+    if check.leakage_found:
+        print(
+            "Leakage: rows or groups are shared across the split; the test score is "
+            "optimistic until they are removed",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -439,6 +667,37 @@ def _add_rank_tags(sub: Any) -> None:
     rank.set_defaults(func=_cmd_rank_tags)
 
 
+def _add_check_splits(sub: Any) -> None:
+    """The options of `toolkit check-splits`."""
+    check = sub.add_parser(
+        "check-splits",
+        help="before blaming the model: fit, shift, duplicates and groups across a split",
+        description="Compare the training rows (TRAIN) with the test rows (TEST): training "
+        "against test error with a verdict (underfitting, overfitting, neither), distribution "
+        "shift by adversarial validation (ROC AUC of a classifier telling the files apart, "
+        "and the features that give them away), exact and near-duplicate rows, groups with "
+        "rows in both files and the error rate by period. A file without the label or "
+        "prediction columns (production rows) still gets shift and duplicates. Exit 1 when "
+        "rows or groups are shared across the split, so it can gate CI.",
+        epilog="example: toolkit check-splits train.csv test.csv --target income --proba "
+        "'p_*' --group household --json splits.json --html splits.html",
+    )
+    check.add_argument("train", metavar="TRAIN", help="training (or reference) rows, CSV/Parquet")
+    check.add_argument("test", metavar="TEST", help="test (evaluated) rows, CSV or Parquet")
+    check.add_argument("--target", required=True, metavar="COL", help="true label column")
+    check.add_argument("--pred", metavar="COL", help="predicted label column")
+    check.add_argument(
+        "--proba", metavar="COLS|GLOB", help="probability columns: a glob such as 'p_*'"
+    )
+    check.add_argument("--id", metavar="COL", help="unique row id column")
+    check.add_argument("--group", metavar="COL", help="group column (one patient, one user)")
+    check.add_argument("--time", metavar="COL", help="time column: error rate by period")
+    check.add_argument("--json", metavar="PATH", help="write the findings as JSON")
+    check.add_argument("--html", metavar="PATH", help="write the offline HTML report")
+    check.add_argument("--random-state", type=_seed, default=0, metavar="N")
+    check.set_defaults(func=_cmd_check_splits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from toolkit import __version__
 
@@ -451,7 +710,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for add in (_add_demo, _add_diagnose, _add_label_queue, _add_error_sample, _add_rank_tags):
+    for add in (
+        _add_demo,
+        _add_diagnose,
+        _add_label_queue,
+        _add_error_sample,
+        _add_rank_tags,
+        _add_check_splits,
+    ):
         add(sub)
 
     try:
@@ -483,13 +749,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(args.command)
+            return args.func(args)
     except ToolkitError as exc:
-        print(f"toolkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"toolkit {args.command}: error: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"toolkit {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"toolkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"toolkit {args.command}: error: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _warning_line(command: str) -> Any:
+    """``warnings.showwarning`` for the command: one line, control characters shown as
+    escapes, no source line."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+        print(f"toolkit {command}: warning: {printable(message)}", file=sys.stderr)
+
+    return show
