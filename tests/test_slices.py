@@ -519,7 +519,12 @@ def test_rejects_what_is_not_predictions():
 def test_result_fields_and_json_form():
     result = slice_metrics(fixture_predictions(), by="color")
     assert isinstance(result, SliceMetrics) and len(result) == 3
-    assert result.meta == {"overall_error_rate": 0.4, "n": 10, "task": "binary"}
+    assert result.meta == {
+        "overall_error_rate": 0.4,
+        "n": 10,
+        "task": "binary",
+        "references": [],
+    }
     assert not result.table.attrs
     data = result.to_dict()
     assert data["n"] == 10 and data["task"] == "binary"

@@ -3,9 +3,10 @@
 Trains a logistic regression and a gradient-boosting model on the official train split
 (each an MLflow run with its cross-validation folds as nested runs, its model, data
 fingerprints, environment and git state), evaluates both on the test split, diagnoses
-the better one (metrics beside baselines, slices, error patterns, error clusters, label
-issues, a labeling queue for rows held out of training), writes the HTML report and
-JSON, and logs them to the model's run.
+the better one (metrics beside baselines and beside the other model as the older system,
+slices, error patterns, error clusters, label issues, a labeling queue for rows held out
+of training, a calibration fitted on its own held-out split, the learning curve logged
+to each model's run), writes the HTML report and JSON, and logs them to the model's run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toolkit.analysis.calibration import calibrate
 from toolkit.analysis.metrics import compute_metrics
 from toolkit.data import Predictions
 from toolkit.datasets.adult import ADULT_TARGET, load_adult
 from toolkit.diagnosis import diagnose
+from toolkit.evaluation import learning_curve
 
 __all__ = ["run_demo"]
 
@@ -82,6 +85,10 @@ def _models(train: pd.DataFrame, random_state: int) -> dict[str, Any]:
 
 #: Rows of the train split held out of training as the "unlabeled pool" the queue ranks.
 POOL_ROWS = 2000
+#: Rows of the train split held out of training to fit the calibration on.
+CALIBRATION_ROWS = 2000
+#: Training-set fractions of the learning curve (3 folds each).
+CURVE_SIZES = (0.1, 0.3, 1.0)
 CV_FOLDS = 3
 EXPERIMENT = "toolkit-demo"
 
@@ -131,6 +138,15 @@ def _fit_tracked(
                 fold_run.log_metric("accuracy", score)
                 scores.append(score)
         run.log_cv_scores(scores, metric="accuracy")
+        # logged to this run: learning_curve.score_mean by training size, and the JSON
+        curve = learning_curve(
+            clone(model),
+            X_train,
+            y_train,
+            train_sizes=CURVE_SIZES,
+            cv=CV_FOLDS,
+            random_state=random_state,
+        )
         model.fit(X_train, y_train)
         p = Predictions.from_model(model, data["X_test"], data["y_test"], features=data["features"])
         metrics = compute_metrics(p, random_state=random_state)
@@ -144,20 +160,32 @@ def _fit_tracked(
         f"CV {np.mean(scores):.4f} ± {np.std(scores, ddof=1):.4f}  "
         f"run {run.run_id[:8]}  ({seconds:.1f} s)"
     )
-    return {"model": model, "p": p, "metrics": metrics, "run_id": run.run_id, "seconds": seconds}
+    return {
+        "model": model,
+        "p": p,
+        "metrics": metrics,
+        "curve": curve,
+        "run_id": run.run_id,
+        "seconds": seconds,
+    }
 
 
 def _split_adult(random_state: int) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Adult's train split minus a held-out unlabeled pool, and the test split."""
+    """Adult's train split minus a held-out unlabeled pool and a calibration split, and the
+    test split."""
     train, test = load_adult()
     shuffled = train.sample(frac=1.0, random_state=random_state)
-    pool_rows, train = shuffled.iloc[:POOL_ROWS], shuffled.iloc[POOL_ROWS:].sort_index()
+    pool_rows = shuffled.iloc[:POOL_ROWS]
+    calibration = shuffled.iloc[POOL_ROWS : POOL_ROWS + CALIBRATION_ROWS]
+    train = shuffled.iloc[POOL_ROWS + CALIBRATION_ROWS :].sort_index()
     data = {
         "X_train": train.drop(columns=DROP),
         "y_train": train[ADULT_TARGET],
         "X_test": test.drop(columns=DROP),
         "y_test": test[ADULT_TARGET],
         "features": test.drop(columns=DROP),
+        "X_cal": calibration.drop(columns=DROP),
+        "y_cal": calibration[ADULT_TARGET],
     }
     return data, train, pool_rows
 
@@ -182,7 +210,8 @@ def run_demo(
     data, train, pool_rows = _split_adult(random_state)
     echo(
         f"Adult census data: {len(train):,} train rows, {len(data['X_test']):,} test rows, "
-        f"{len(pool_rows):,} rows held out as an unlabeled pool"
+        f"{len(pool_rows):,} rows held out as an unlabeled pool, "
+        f"{len(data['X_cal']):,} as a calibration split"
     )
     echo(f"Tracking every run in {uri} (experiment {EXPERIMENT!r})")
 
@@ -212,11 +241,22 @@ def run_demo(
     models = "; ".join(
         f"{k}: accuracy {v['metrics'].overall['accuracy']:.4f}" for k, v in results.items()
     )
+    # the other model is the "older system" every metric and slice is compared with
+    references = {name: r["p"] for name, r in results.items() if name != best}
+    calibration = calibrate(
+        Predictions.from_model(
+            chosen["model"], data["X_cal"], data["y_cal"], ids=data["X_cal"].index.to_numpy()
+        ),
+        method="isotonic",
+    )
     echo("\nDiagnosing (slices, error patterns, error clusters, label issues, queue) ...")
     diagnosis = diagnose(
         p,
         slices=DEMO_SLICES,
         pool=pool,
+        references=references,
+        calibration=calibration,
+        learning_curve=chosen["curve"],
         random_state=random_state,
         proba_source="out_of_sample",
         run_id=chosen["run_id"],
@@ -229,6 +269,7 @@ def run_demo(
         },
     )
     _print_findings(diagnosis, echo)
+    _print_evaluation(diagnosis, echo)
 
     _write_and_log(diagnosis, out_dir, best, chosen["run_id"], uri, echo)
     echo(f"Done in {time.perf_counter() - started:.1f} s.")
@@ -256,6 +297,22 @@ def _write_and_log(
         f"Logged the report to run {run_id} in {uri}; "
         f"list the runs with: toolkit runs --experiment {EXPERIMENT}"
     )
+
+
+def _print_evaluation(diagnosis: Any, echo: Any) -> None:
+    """The other model as a reference, the calibration fix and the learning curve."""
+    from toolkit.report.evaluation_summary import (
+        calibration_fix_sentence,
+        learning_curve_sentence,
+        reference_sentences,
+    )
+
+    for sentence in reference_sentences(diagnosis):
+        echo(f"\n{sentence}")
+    for step in (calibration_fix_sentence, learning_curve_sentence):
+        sentence = step(diagnosis)
+        if sentence is not None:
+            echo(f"\n{sentence}")
 
 
 def _print_findings(diagnosis: Any, echo: Any) -> None:

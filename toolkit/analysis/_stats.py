@@ -94,3 +94,30 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     if p.size == 0:
         return p.copy()
     return stats.false_discovery_control(p, method="bh")
+
+
+def paired_mean_interval(
+    n: np.ndarray, sum_d: np.ndarray, sum_d2: np.ndarray, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of paired per-row differences and its normal 95% interval, from group sums.
+
+    ``d`` is one system's per-row term minus the other's on the rows both cover (an error
+    indicator, a log loss, an absolute error), so the mean is the difference of the two
+    systems' metrics and its standard error carries the pairing: ``sd(d) / sqrt(n)``
+    with the sample standard deviation (ddof=1). Vectorised over groups given ``n``,
+    ``sum(d)`` and ``sum(d**2)`` per group; groups with ``n < 2`` get NaN bounds and
+    ``n == 0`` a NaN mean.
+
+    >>> mean, low, high = paired_mean_interval(np.array([4]), np.array([2.0]), np.array([2.0]))
+    >>> float(mean[0]), round(float(low[0]), 3), round(float(high[0]), 3)
+    (0.5, -0.066, 1.066)
+    """
+    n = np.asarray(n, dtype=float)
+    sum_d = np.asarray(sum_d, dtype=float)
+    sum_d2 = np.asarray(sum_d2, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sum_d / n
+        var = np.maximum(sum_d2 - n * mean**2, 0.0) / (n - 1)
+        half = z * np.sqrt(var / n)
+    half = np.where(n >= 2, half, np.nan)
+    return mean, mean - half, mean + half

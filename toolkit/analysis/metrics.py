@@ -1,8 +1,10 @@
-"""Overall metrics beside simple baselines, per-class table, confusion matrix, calibration."""
+"""Overall metrics beside simple baselines and reference systems, per-class table, confusion
+matrix, calibration (top-label and the per-class reliability curves)."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
@@ -14,12 +16,53 @@ from sklearn.dummy import DummyClassifier
 
 from toolkit._json import frame_records, json_safe
 from toolkit._validation import RANDOM_STATE, Interval, validate_params
+from toolkit.analysis._stats import paired_mean_interval
+from toolkit.analysis.references import Reference, align_references
 from toolkit.data import Predictions
+from toolkit.exceptions import ValidationError
 
-__all__ = ["Calibration", "Metrics", "compute_metrics"]
+__all__ = [
+    "REFERENCE_COLUMNS",
+    "Calibration",
+    "Metrics",
+    "compute_metrics",
+    "probability_scores",
+    "reliability_curves",
+]
 
 #: Metrics where a smaller value is better (the rest: larger is better).
 LOWER_IS_BETTER = frozenset({"error_rate", "log_loss", "brier", "mae", "rmse", "ece"})
+#: Metrics whose gap to a reference gets a paired interval (means of per-row terms), and
+#: the per-row term each one uses.
+PAIRED_TERM = {
+    "accuracy": "error_rate",
+    "error_rate": "error_rate",
+    "log_loss": "log_loss",
+    "brier": "brier",
+    "mae": "mae",
+}
+#: Columns of :attr:`Metrics.references`.
+REFERENCE_COLUMNS = [
+    "reference",
+    "metric",
+    "n",
+    "model",
+    "reference_value",
+    "gap",
+    "ci_low",
+    "ci_high",
+    "higher_is_better",
+]
+#: Columns of :attr:`Metrics.reliability`.
+RELIABILITY_COLUMNS = [
+    "class",
+    "bin",
+    "bin_low",
+    "bin_high",
+    "n",
+    "mean_score",
+    "fraction_positive",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +114,18 @@ class Metrics:
         Counts; rows are true classes, columns predicted classes, both in class order.
     calibration : Calibration or None
         None without probabilities.
+    reliability : DataFrame or None
+        The reliability diagram as the book draws it (see :func:`reliability_curves`):
+        for two classes, the positive-class score against the fraction of positives; for
+        more, one one-vs-rest curve per class. None without probabilities.
+    references : DataFrame or None
+        The model beside each reference system, on the rows the reference covers: one
+        row per reference and metric with ``reference``, ``metric``, ``n`` (rows both
+        cover), ``model`` and ``reference_value`` (each on those rows), ``gap`` (how far
+        the reference is ahead: positive when it does better, in the metric's units),
+        ``ci_low``, ``ci_high`` (paired 95% interval of the gap, for metrics that are
+        means of per-row terms: accuracy, error rate, log loss, Brier, MAE; empty for the
+        others) and ``higher_is_better``. None without references.
     notes : dict of str to str
         How baselines and defaults were defined.
     """
@@ -83,6 +138,8 @@ class Metrics:
     confusion: pd.DataFrame | None = None
     calibration: Calibration | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    reliability: pd.DataFrame | None = None
+    references: pd.DataFrame | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -104,6 +161,8 @@ class Metrics:
             "confusion": None,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "notes": dict(self.notes),
+            "reliability": None if self.reliability is None else frame_records(self.reliability),
+            "references": None if self.references is None else frame_records(self.references),
         }
         if self.confusion is not None:
             out["confusion"] = {
@@ -222,9 +281,16 @@ def _baseline_table(model: dict, baselines: dict[str, dict]) -> pd.DataFrame:
         "p": [Predictions],
         "n_bins": [Interval(Integral, 1, None)],
         "random_state": [RANDOM_STATE, None],
+        "references": [Mapping, None],
     }
 )
-def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | None = 0) -> Metrics:
+def compute_metrics(
+    p: Predictions,
+    *,
+    references: Mapping[str, Any] | None = None,
+    n_bins: int = 10,
+    random_state: int | None = 0,
+) -> Metrics:
     """Overall metrics of ``p`` beside baselines computed on the same labels.
 
     Classification: accuracy, error rate, balanced accuracy, macro F1, Cohen's kappa
@@ -241,18 +307,40 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
       labels shuffled), seeded by ``random_state``. Probability metrics are not defined
       for it (its probabilities are 0/1 draws) and are left empty.
 
+    References are other systems measured on the same rows: an older model, a
+    competitor, or people doing the task (human-level performance, often known for a
+    sample of rows only). Each gets every metric it allows on the rows it covers, beside
+    the model's on those rows, with the gap and a paired 95% interval (see
+    :attr:`Metrics.references`).
+
     Parameters
     ----------
     p : Predictions
+    references : dict of str to Predictions or array-like, default=None
+        Named reference systems. Each is a :class:`Predictions` with the same task and
+        classes (matched to ``p`` by ``ids``, its ``y_true`` must agree; it may cover some
+        of the rows), an array of labels (values) aligned with ``p`` with NaN or None
+        where the reference gave no answer, or an array of probabilities of shape
+        (n_samples, n_classes) with NaN rows where it gave none.
     n_bins : int, default=10
-        Number of equal-width confidence bins for calibration.
+        Number of equal-width bins for calibration and the reliability curves.
     random_state : int or None, default=0
         Seed of the stratified baseline.
 
     Returns
     -------
     Metrics
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> p = tk.Predictions([0, 0, 1, 1], [0, 1, 1, 1])
+    >>> m = tk.compute_metrics(p, references={"human": [0, 0, 1, None]})
+    >>> row = m.references.set_index("metric").loc["error_rate"]
+    >>> int(row["n"]), round(float(row["model"]), 3), float(row["reference_value"])
+    (3, 0.333, 0.0)
     """
+    refs = align_references(p, references)
     y_true, y_pred = p.y_true, p.y_pred
     dummy_X = np.zeros((p.n, 1))
     if p.is_classification:
@@ -275,6 +363,7 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
             columns=pd.Index(classes, name="predicted"),
         )
         calibration = None if p.proba is None else _calibration(y_true, p.proba, classes, n_bins)
+        reliability = None if p.proba is None else reliability_curves(p, n_bins=n_bins)
         notes = {
             "zero_rule": f"always {json_safe(prior.predict(dummy_X[:1])[0])!r}, the most "
             "frequent class of y_true, with class frequencies as probabilities",
@@ -287,7 +376,7 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
         zero_rule = _regression_scores(y_true, np.full(p.n, y_true.mean()), tol)
         rng = np.random.default_rng(random_state)
         stratified = _regression_scores(y_true, rng.permutation(y_true), tol)
-        per_class = confusion = calibration = None
+        per_class = confusion = calibration = reliability = None
         notes = {
             "zero_rule": f"always the mean of y_true ({y_true.mean():.6g})",
             "stratified": f"y_true shuffled (random_state={random_state})",
@@ -305,7 +394,140 @@ def compute_metrics(p: Predictions, *, n_bins: int = 10, random_state: int | Non
         confusion=confusion,
         calibration=calibration,
         notes=notes,
+        reliability=reliability,
+        references=_reference_table(p, refs) if refs else None,
     )
+
+
+def _scores(p: Predictions) -> dict[str, float | None]:
+    if p.is_classification:
+        return _classification_scores(p.y_true, p.y_pred, p.proba, p.classes)
+    return _regression_scores(p.y_true, p.y_pred, float(p.tolerance))
+
+
+def _reference_table(p: Predictions, refs: list[Reference]) -> pd.DataFrame:
+    """The model beside each reference on the rows the reference covers (see
+    :attr:`Metrics.references`)."""
+    rows = []
+    for ref in refs:
+        on_rows = _subset_model(p, ref.covered)
+        model, other = _scores(on_rows), _scores(ref.p)
+        terms = ref.paired_terms(p)
+        for metric, value in model.items():
+            if metric not in other:
+                continue
+            base = other[metric]
+            higher = metric not in LOWER_IS_BETTER
+            gap = None
+            if value is not None and base is not None:
+                gap = (base - value) if higher else (value - base)
+            low = high = None
+            term = terms.get(PAIRED_TERM.get(metric, ""))
+            if gap is not None and term is not None:
+                mean, lo, hi = paired_mean_interval(
+                    np.array([term.size]), np.array([term.sum()]), np.array([(term**2).sum()])
+                )
+                # the interval is centred on the metric's own gap (sklearn's log loss
+                # clips like the per-row terms, so the two agree to rounding)
+                low, high = gap + (lo[0] - mean[0]), gap + (hi[0] - mean[0])
+                if PAIRED_TERM[metric] == "error_rate":  # a difference of rates: in [-1, 1]
+                    low, high = max(low, -1.0), min(high, 1.0)
+            rows.append(
+                {
+                    "reference": ref.name,
+                    "metric": metric,
+                    "n": ref.n,
+                    "model": value,
+                    "reference_value": base,
+                    "gap": gap,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "higher_is_better": higher,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+    for col in ("model", "reference_value", "gap", "ci_low", "ci_high"):
+        frame[col] = frame[col].astype(float)
+    return frame
+
+
+def _subset_model(p: Predictions, covered: np.ndarray) -> Predictions:
+    """The model's predictions on the rows a reference covers."""
+    if covered.all():
+        return p
+    proba = None if p.proba is None else p.proba[covered]
+    if p.is_classification:
+        return Predictions(
+            p.y_true[covered], p.y_pred[covered], proba, classes=p.classes, task=p.task
+        )
+    return Predictions(p.y_true[covered], p.y_pred[covered], task=p.task, tolerance=p.tolerance)
+
+
+def probability_scores(p: Predictions, *, n_bins: int = 10) -> dict[str, float]:
+    """ECE, Brier score and log loss of ``p``'s probabilities, as :func:`compute_metrics`
+    defines them (without the rest of its work)."""
+    labels = list(p.classes)
+    return {
+        "ece": _calibration(p.y_true, p.proba, p.classes, n_bins).ece,
+        "brier": float(skm.brier_score_loss(p.y_true, p.proba, labels=labels)),
+        "log_loss": float(skm.log_loss(p.y_true, p.proba, labels=labels)),
+    }
+
+
+@validate_params({"p": [Predictions], "n_bins": [Interval(Integral, 1, None)]})
+def reliability_curves(p: Predictions, *, n_bins: int = 10) -> pd.DataFrame:
+    """The reliability diagram as the book draws it: predicted score against the
+    fraction of positives, in ``n_bins`` equal-width bins, with the count of each bin.
+
+    Two classes: one curve, the score of ``classes[1]``. More classes: one one-vs-rest
+    curve per class (its column of ``proba`` against "is this class"). The fractions and
+    mean scores are scikit-learn's ``calibration_curve`` (``strategy="uniform"``, bins
+    right-closed, the first holding 0); empty bins are kept with ``n = 0`` and NaN.
+
+    Returns
+    -------
+    DataFrame
+        ``class``, ``bin`` (0 .. n_bins - 1), ``bin_low``, ``bin_high``, ``n``,
+        ``mean_score``, ``fraction_positive``.
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> p = tk.Predictions([0, 1, 1, 1], proba=[0.05, 0.15, 0.95, 0.95])
+    >>> reliability_curves(p, n_bins=2)[["bin", "n", "mean_score", "fraction_positive"]]
+       bin  n  mean_score  fraction_positive
+    0    0  2        0.10                0.5
+    1    1  2        0.95                1.0
+    """
+    from sklearn.calibration import calibration_curve
+
+    if not p.is_classification or p.proba is None:
+        raise ValidationError("reliability curves need class probabilities (proba)")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    columns = [1] if len(p.classes) == 2 else range(len(p.classes))
+    codes = p.y_true_codes()
+    frames = []
+    for j in columns:
+        score = p.proba[:, j]
+        positive = (codes == j).astype(int)
+        counts = np.bincount(np.searchsorted(edges[1:-1], score), minlength=n_bins)
+        fraction, mean = calibration_curve(positive, score, n_bins=n_bins, strategy="uniform")
+        frame = pd.DataFrame(
+            {
+                "class": [p.classes[j]] * n_bins,
+                "bin": np.arange(n_bins),
+                "bin_low": edges[:-1],
+                "bin_high": edges[1:],
+                "n": counts.astype(np.int64),
+                "mean_score": np.nan,
+                "fraction_positive": np.nan,
+            }
+        )
+        filled = counts > 0
+        frame.loc[filled, "mean_score"] = mean
+        frame.loc[filled, "fraction_positive"] = fraction
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[RELIABILITY_COLUMNS]
 
 
 def _per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> pd.DataFrame:

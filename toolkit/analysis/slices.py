@@ -9,7 +9,7 @@ when ``q_value < alpha`` and it has at least ``min_size`` rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from numbers import Integral, Real
@@ -20,12 +20,19 @@ import pandas as pd
 
 from toolkit._result import Result
 from toolkit._validation import BOOLEAN, STR_LIST, Interval, validate_params
-from toolkit.analysis._stats import benjamini_hochberg, wilson_interval, worse_than_rest_p_values
+from toolkit.analysis._losses import row_losses
+from toolkit.analysis._stats import (
+    benjamini_hochberg,
+    paired_mean_interval,
+    wilson_interval,
+    worse_than_rest_p_values,
+)
 from toolkit.analysis.binning import ColumnBins, bin_column
+from toolkit.analysis.references import Reference, align_references
 from toolkit.data import Predictions
 from toolkit.exceptions import ColumnNotFoundError, ValidationError
 
-__all__ = ["SliceMetrics", "row_losses", "slice_metrics"]
+__all__ = ["REFERENCE_GAP_COLUMNS", "SliceMetrics", "row_losses", "slice_metrics"]
 
 SLICE_COLUMNS = [
     "slice",
@@ -40,6 +47,20 @@ SLICE_COLUMNS = [
     "q_value",
     "flagged",
 ]
+#: Per reference ``name``, the columns added to the slice table (``{name}_n`` ...).
+REFERENCE_SUFFIXES = ("n", "error_rate", "gap_pp", "ci_low", "ci_high")
+#: Columns of :meth:`SliceMetrics.reference_gaps`.
+REFERENCE_GAP_COLUMNS = [
+    "reference",
+    "slice",
+    "column",
+    "n",
+    "error_rate",
+    "reference_error_rate",
+    "gap_pp",
+    "ci_low",
+    "ci_high",
+]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -53,46 +74,60 @@ class SliceMetrics(Result):
         ``ci_high`` (Wilson 95%), ``gap_pp`` (slice error rate minus overall, in
         points), ``p_value``, ``q_value``, ``flagged``, then the task's metrics:
         ``accuracy`` and, with probabilities, ``log_loss`` and ``brier``; for
-        regression ``mae``, ``rmse`` and ``mean_error``.
+        regression ``mae``, ``rmse`` and ``mean_error``. Per reference ``name``:
+        ``{name}_n`` (rows of the slice the reference covers), ``{name}_error_rate``
+        (the reference's on them), ``{name}_gap_pp`` (the model's error rate minus the
+        reference's on those rows, in points: positive when the reference does better)
+        and ``{name}_ci_low``, ``{name}_ci_high`` (its paired 95% interval).
     overall_error_rate : float
         Error rate of all rows (the reference of ``gap_pp``).
     n : int
         Rows of the predictions.
     task : str
         ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    references : tuple of str
+        Names of the reference systems compared on every slice.
     """
 
     overall_error_rate: float
     n: int
     task: str
+    references: tuple[str, ...] = ()
 
+    def reference_gaps(self, min_size: int = 1) -> pd.DataFrame:
+        """Every slice and reference in one long table, largest gap first: the slices
+        where the model is furthest behind each reference (e.g. human level).
 
-@validate_params({"p": [Predictions]})
-def row_losses(p: Predictions) -> dict[str, np.ndarray]:
-    """Per-row terms whose slice means are the task's metrics.
-
-    Classification: ``accuracy`` (1 when correct) and, with probabilities, ``log_loss``
-    (-log of the true class's probability, clipped like scikit-learn) and ``brier``
-    (scikit-learn's definition). Regression: ``mae`` (|error|), ``mse`` (squared error)
-    and ``mean_error`` (y_pred - y_true, the bias).
-    """
-    if p.is_classification:
-        out = {"accuracy": (~p.errors).astype(float)}
-        if p.proba is not None:
-            true_idx = p.y_true_codes()
-            p_true = p.proba[np.arange(p.n), true_idx]
-            eps = np.finfo(p.proba.dtype).eps
-            out["log_loss"] = -np.log(np.clip(p_true, eps, 1 - eps))
-            if p.proba.shape[1] == 2:
-                positive = (true_idx == 1).astype(float)
-                out["brier"] = (p.proba[:, 1] - positive) ** 2
-            else:
-                onehot = np.zeros_like(p.proba)
-                onehot[np.arange(p.n), true_idx] = 1.0
-                out["brier"] = ((p.proba - onehot) ** 2).sum(axis=1)
-        return out
-    diff = p.y_pred - p.y_true
-    return {"mae": np.abs(diff), "mse": diff**2, "mean_error": diff}
+        Columns ``reference``, ``slice``, ``column``, ``n`` (rows both cover),
+        ``error_rate`` (the model's on them), ``reference_error_rate``, ``gap_pp``,
+        ``ci_low``, ``ci_high``; slices with fewer than ``min_size`` covered rows are
+        left out.
+        """
+        frames = []
+        for name in self.references:
+            t = self.table
+            n = t[f"{name}_n"]
+            ref_rate = t[f"{name}_error_rate"]
+            frame = pd.DataFrame(
+                {
+                    "reference": name,
+                    "slice": t["slice"],
+                    "column": t["column"],
+                    "n": n,
+                    "error_rate": ref_rate + t[f"{name}_gap_pp"] / 100.0,
+                    "reference_error_rate": ref_rate,
+                    "gap_pp": t[f"{name}_gap_pp"],
+                    "ci_low": t[f"{name}_ci_low"],
+                    "ci_high": t[f"{name}_ci_high"],
+                }
+            )
+            frames.append(frame[frame["n"] >= max(min_size, 1)])
+        if not frames:
+            return pd.DataFrame(columns=REFERENCE_GAP_COLUMNS)
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values(["reference", "gap_pp"], ascending=[True, False], kind="stable")[
+            REFERENCE_GAP_COLUMNS
+        ].reset_index(drop=True)
 
 
 #: The checks of :func:`slice_metrics`' parameters.
@@ -104,6 +139,7 @@ _PARAMS = {
     "min_size": [Interval(Integral, 0, None)],
     "alpha": [Interval(Real, 0, 1, closed="neither")],
     "max_categories": [Interval(Integral, 1, None)],
+    "references": [Mapping, None],
 }
 
 
@@ -117,6 +153,7 @@ def slice_metrics(
     min_size: int = 30,
     alpha: float = 0.05,
     max_categories: int = 50,
+    references: Mapping[str, Any] | None = None,
 ) -> SliceMetrics:
     """Error rate and the task's metrics for every slice of the named feature columns.
 
@@ -143,6 +180,10 @@ def slice_metrics(
     max_categories : int, default=50
         A categorical column with more values keeps the most frequent
         ``max_categories - 1`` and groups the rest as ``"(other)"``.
+    references : dict of str to Predictions or array-like, default=None
+        Reference systems (another model, human labels for some rows), as in
+        :func:`toolkit.compute_metrics`; each slice gets the reference's error rate on
+        the rows it covers and the gap with a paired 95% interval.
 
     Returns
     -------
@@ -164,10 +205,11 @@ def slice_metrics(
     (0.3333333333333333, 'binary')
     """
     columns = _slice_columns(p, by)
+    refs = align_references(p, references)
     binned = {
         c: bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
     }
-    losses = row_losses(p)
+    losses = {**row_losses(p), **_reference_terms(p, refs)}
     errors = p.errors.astype(float)
     blocks = [
         _block(binned[c].codes, binned[c].n_bins, binned[c].labels, c, errors, losses)
@@ -178,9 +220,57 @@ def slice_metrics(
             blocks.append(_pair_block(binned[a], binned[b], errors, losses))
     table = pd.concat(blocks, ignore_index=True)
     overall = _add_tests(table, p.errors, alpha, min_size)
+    ref_cols = _finish_references(table, refs)
     metric_cols = _finish_metrics(table, p)
-    table = table[SLICE_COLUMNS + metric_cols]
-    return SliceMetrics(table, overall_error_rate=overall, n=p.n, task=p.task)
+    table = table[SLICE_COLUMNS + metric_cols + ref_cols]
+    return SliceMetrics(
+        table,
+        overall_error_rate=overall,
+        n=p.n,
+        task=p.task,
+        references=tuple(r.name for r in refs),
+    )
+
+
+def _reference_terms(p: Predictions, refs: list[Reference]) -> dict[str, np.ndarray]:
+    """Per row, what the slices sum for each reference (0 on rows it does not cover):
+    covered, its errors, and the paired error difference and its square."""
+    out = {}
+    for i, ref in enumerate(refs):
+        covered = ref.covered.astype(float)
+        ref_errors = np.zeros(p.n)
+        ref_errors[ref.covered] = ref.p.errors
+        diff = np.zeros(p.n)
+        diff[ref.covered] = ref.paired_terms(p)["error_rate"]
+        for part, values in (("n", covered), ("err", ref_errors), ("d", diff), ("d2", diff**2)):
+            out[f"{_REF}{i}:{part}"] = values
+    return out
+
+
+#: Prefix of the per-reference sums in the working table.
+_REF = "ref#"
+
+
+def _finish_references(table: pd.DataFrame, refs: list[Reference]) -> list[str]:
+    """Turn each reference's sums into its columns (in place); returns their names."""
+    names = []
+    for i, ref in enumerate(refs):
+        sums = {part: table.pop(f"_sum_{_REF}{i}:{part}").to_numpy() for part in REFERENCE_PARTS}
+        n = np.rint(sums["n"]).astype(np.int64)
+        gap, low, high = paired_mean_interval(n, sums["d"], sums["d2"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = sums["err"] / n
+        # a difference of two error rates lies in [-1, 1]; the normal interval may not
+        low, high = np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
+        values = {"n": n, "error_rate": rate, "gap_pp": gap * 100, "ci_low": low * 100}
+        values["ci_high"] = high * 100
+        for suffix in REFERENCE_SUFFIXES:
+            table[f"{ref.name}_{suffix}"] = values[suffix]
+            names.append(f"{ref.name}_{suffix}")
+    return names
+
+
+REFERENCE_PARTS = ("n", "err", "d", "d2")
 
 
 def _slice_columns(p: Predictions, by: Sequence[str] | str | None) -> list[str]:
@@ -259,7 +349,9 @@ def _finish_metrics(table: pd.DataFrame, p: Predictions) -> list[str]:
     n = table["n"].to_numpy(dtype=float)
     names: list[str] = []
     sums: dict[str, Any] = {
-        c[5:]: table.pop(c).to_numpy() for c in list(table.columns) if c.startswith("_sum_")
+        c[5:]: table.pop(c).to_numpy()
+        for c in list(table.columns)
+        if c.startswith("_sum_") and not c.startswith(f"_sum_{_REF}")
     }
     for name, total in sums.items():
         mean = total / n
