@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean browser
+.PHONY: demo test lint bench install clean browser screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ browser:
 
 test: lint browser
 	TOOLKIT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+
+# The README's picture of the demo report's first screen (1400 x 900), from the browser test.
+screenshot: $(STAMP) browser
+	TOOLKIT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py -k demo_report -s
+	cp reports/first-screen.png docs/first-screen.png
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPORT_SECTIONS
 
+from toolkit.report.cells import COLLAPSED_ROWS
+
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 FLAGS = [
     "--headless",
@@ -85,11 +87,94 @@ def test_demo_report_opens_offline_with_no_request_and_no_console_error(tmp_path
         header = page.locator("#t-patterns th", has_text="errors").first
         header.click()
         header.click()
-        cells = page.locator("#t-patterns tbody tr td:nth-child(3)").all_inner_texts()
+        cells = page.locator("#t-patterns tbody tr td:nth-child(3)").all_text_contents()
         values = [int(c.replace(",", "")) for c in cells]
         assert values == sorted(values, reverse=True)
+        # after sorting, the rows shown collapsed are the first ones of the new order
+        seen = page.eval_on_selector_all(
+            "#t-patterns tbody tr",
+            "trs => trs.filter(r => getComputedStyle(r).display !== 'none')"
+            ".map(r => r.cells[2].textContent)",
+        )
+        assert [int(c.replace(",", "")) for c in seen] == values[: min(COLLAPSED_ROWS, len(values))]
+        # long tables show their first rows; "show all" shows the rest and says so
+        visible = "tr => tr.filter(r => getComputedStyle(r).display !== 'none').length"
+        rows = "#t-label-issues tbody tr"
+        assert page.eval_on_selector_all(rows, visible) == COLLAPSED_ROWS
+        count = page.locator('p.count[data-table="t-label-issues"]')
+        assert count.inner_text().startswith(f"{COLLAPSED_ROWS} of ")
+        page.locator('label[for="all-t-label-issues"]').click()
+        shown = page.locator(rows).count()
+        assert page.eval_on_selector_all(rows, visible) == shown > 10
+        assert count.inner_text().startswith(f"{shown:,} of ")
+        # every column of the section tables says what it means on hover
+        untitled = page.eval_on_selector_all(
+            "table[id] th", "ths => ths.filter(th => !th.title).map(th => th.textContent)"
+        )
+        assert untitled == []
+        # every nav link scrolls its section to the top of the window, just under the nav bar
+        nav_height = page.locator("nav").bounding_box()["height"]
+        for link in page.locator("nav a").all():
+            target = link.get_attribute("href")[1:]
+            link.click()
+            page.wait_for_timeout(50)
+            top = page.evaluate(f"document.getElementById('{target}').getBoundingClientRect().top")
+            at_end = page.evaluate(
+                "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2"
+            )
+            assert nav_height - 1 <= top <= nav_height + 20 or at_end, (target, top)
+        page.locator('label[for="all-t-label-issues"]').click()  # collapsed again
         page.screenshot(path=str(REPORTS / "demo.png"), full_page=True)
+        # never wider than the window, at 1400 and 800 px; height at 1400 px, collapsed
+        sizes = {}
+        for width in (1400, 800):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(url, wait_until="load")
+            sizes[width] = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            )
+            assert sizes[width][0] == width, sizes
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(url, wait_until="load")
+        page.screenshot(path=str(REPORTS / "first-screen.png"))
+        print(f"demo report at 1400 px: {sizes[1400][1]:,} px tall; at 800 px: {sizes[800][1]:,}")
+        assert sizes[1400][1] < 8000, sizes
         browser.close()
     assert requests == []
     assert errors == []
     assert load_s < 5  # generous on a busy CI machine; measured in benchmarks/
+
+
+def test_report_links_work_inside_a_notebook_frame_as_an_export_embeds_it(tmp_path):
+    # nbconvert's HTML export writes a cell's text/html output into the page as it is:
+    # the report's sandboxed frame, whose "#id" links must scroll the frame, not leave it
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    import toolkit as tk
+
+    executable = _chromium()
+    rng = np.random.default_rng(0)
+    p = tk.Predictions(rng.integers(0, 2, 300), proba=rng.dirichlet([1, 1], 300))
+    d = tk.diagnose(p, sections=["metrics", "label_issues"])
+    page_path = tmp_path / "exported.html"
+    page_path.write_text(
+        f"<!DOCTYPE html><html><body><h1>notebook</h1>{d._repr_html_()}</body></html>",
+        encoding="utf-8",
+    )
+    url = page_path.as_uri()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, wait_until="load")
+        frame = page.frames[1]
+        assert frame.evaluate("window.scrollY") == 0
+        frame.locator('nav a[href="#label-issues"]').click()
+        page.wait_for_timeout(100)
+        top = frame.evaluate("document.getElementById('label-issues').getBoundingClientRect().top")
+        assert frame.evaluate("window.scrollY") > 0 and 0 <= top <= 80
+        assert page.url == url and len(page.frames) == 2  # nothing navigated away
+        browser.close()
+    assert errors == []

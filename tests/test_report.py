@@ -10,6 +10,7 @@ import pytest
 from conftest import REPORT_SECTIONS
 
 import toolkit as tk
+from toolkit.report.cells import COLLAPSED_ROWS
 from toolkit.report.render import MAX_TABLE_ROWS
 
 EVIL = [
@@ -118,7 +119,17 @@ def test_long_tables_are_truncated_with_a_count():
     d = tk.diagnose(p, sections=["metrics", "slices"])
     assert len(d.slices) == 240 > MAX_TABLE_ROWS
     html = d.to_html()
-    assert f"Showing {MAX_TABLE_ROWS} of {len(d.slices):,} rows" in html
+    # collapsed to the first rows, 200 in the page, all in the JSON: the page says so
+    count = html.split('<p class="count" data-table="t-slices">', 1)[1].split("</p>", 1)[0]
+    assert count == (
+        f'<span class="when-collapsed">{COLLAPSED_ROWS}</span>'
+        '<span class="when-expanded">200</span>'
+        f" of {len(d.slices):,} rows shown; the JSON has all of them."
+        " Hover a column's name for what it means."
+    )
+    body = html.split('<table id="t-slices"', 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr") == MAX_TABLE_ROWS + 1  # the header row too
+    assert body.count('class="more"') == MAX_TABLE_ROWS - COLLAPSED_ROWS
 
 
 def test_regression_report_renders_without_class_sections():

@@ -54,7 +54,11 @@ def _section_view(section: Section, d: Diagnosis, templates: set[str]) -> dict[s
                 for c in frame.columns
             ]
         view = table_view(
-            frame, list(columns or []), highlight=spec.highlight, filterable=spec.filterable
+            frame,
+            list(columns or []),
+            highlight=spec.highlight,
+            filterable=spec.filterable,
+            features=[str(c) for c in d.meta.get("features") or []],
         )
         tables.append({"id": spec.id, "view": view, "heading": spec.heading, "note": spec.note})
     own = f"sections/{section.name}.html.j2"
