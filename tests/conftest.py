@@ -12,13 +12,17 @@ REPORT_SECTIONS = [
     "metrics",
     "classes",
     "calibration",
+    "thresholds",
+    "calibration-fix",
     "leakage",
+    "splits",
     "slices",
     "patterns",
     "clusters",
     "label-issues",
     "labeling-queue",
     "chain",
+    "learning-curve",
     "run",
 ]
 

@@ -32,6 +32,7 @@ NOT_CALLED_WITH_OPTIONS = {
     "TagRanking",
     "LabelIssues",
     "LeakageCheck",
+    "SplitCheck",
     "LabelingQueue",
     "ChainAnalysis",
     "Run",
@@ -53,6 +54,7 @@ VALID = {
     "y": lambda: np.array([0, 1, 1, 0]),
     "X": lambda: np.zeros((4, 2)),
     "model": lambda: __import__("sklearn.linear_model").linear_model.LogisticRegression(),
+    "estimator": lambda: __import__("sklearn.linear_model").linear_model.LogisticRegression(),
     "df": lambda: pd.DataFrame({"y": [0, 1], "p": [0, 1]}),
     "target": lambda: "y",
     "pool": lambda: np.array([[0.5, 0.5], [0.2, 0.8]]),
@@ -65,6 +67,7 @@ VALID = {
     "run_a": lambda: "a",
     "run_b": lambda: "b",
     "experiment": lambda: "exp",
+    "reference": lambda: pd.DataFrame({"x": [1, 2, 3, 4]}),
 }
 
 

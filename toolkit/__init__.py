@@ -18,9 +18,14 @@ _LAZY = {
     "Predictions": "toolkit.data",
     "Metrics": "toolkit.analysis.metrics",
     "compute_metrics": "toolkit.analysis.metrics",
+    "calibrate": "toolkit.analysis.calibration",
+    "analyze_thresholds": "toolkit.analysis.thresholds",
+    "learning_curve": "toolkit.evaluation",
     "slice_metrics": "toolkit.analysis.slices",
     "find_leaky_features": "toolkit.analysis.leakage",
     "LeakageCheck": "toolkit.analysis.leakage",
+    "check_splits": "toolkit.analysis.splits",
+    "SplitCheck": "toolkit.analysis.splits",
     "find_error_patterns": "toolkit.analysis.patterns",
     "error_sample": "toolkit.analysis.tags",
     "rank_error_tags": "toolkit.analysis.tags",
@@ -65,11 +70,15 @@ __all__ = [
     "Run",
     "RunComparison",
     "SliceMetrics",
+    "SplitCheck",
     "Stage",
     "TagRanking",
     "ToolkitError",
     "__version__",
     "analyze_chain",
+    "analyze_thresholds",
+    "calibrate",
+    "check_splits",
     "cluster_errors",
     "compare_runs",
     "compute_metrics",
@@ -79,6 +88,7 @@ __all__ = [
     "find_label_issues",
     "find_leaky_features",
     "labeling_queue",
+    "learning_curve",
     "out_of_sample_proba",
     "rank_error_tags",
     "slice_metrics",
@@ -87,6 +97,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.analysis.calibration import calibrate
     from toolkit.analysis.chain import ChainAnalysis, Stage, analyze_chain
     from toolkit.analysis.clusters import ErrorClusters, cluster_errors
     from toolkit.analysis.conditions import Condition, Pattern
@@ -96,9 +107,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.analysis.metrics import Metrics, compute_metrics
     from toolkit.analysis.patterns import ErrorPatterns, find_error_patterns
     from toolkit.analysis.slices import SliceMetrics, slice_metrics
+    from toolkit.analysis.splits import SplitCheck, check_splits
     from toolkit.analysis.tags import ErrorSample, TagRanking, error_sample, rank_error_tags
+    from toolkit.analysis.thresholds import analyze_thresholds
     from toolkit.data import Predictions
     from toolkit.diagnosis import Diagnosis, diagnose
+    from toolkit.evaluation import learning_curve
     from toolkit.tracking.compare import RunComparison, compare_runs
     from toolkit.tracking.run import Run, track, tracked
 

@@ -17,6 +17,8 @@ import pandas as pd
 from toolkit._files import write_text_atomic
 from toolkit._json import dumps, json_safe
 from toolkit._validation import CALLABLE, RANDOM_STATE, STR_LIST, Options, validate_params
+from toolkit.analysis._evaluation_sections import check_evaluation_options
+from toolkit.analysis._split_section import check_splits_option
 from toolkit.analysis.diagnose import SECTIONS, run_sections
 from toolkit.analysis.section_defs import check_pool
 from toolkit.analysis.sections import Context
@@ -158,6 +160,8 @@ def _check_meta(meta: Mapping[str, Any] | None) -> None:
         "created": [str, None],
         "meta": [Mapping, None],
         "progress": [CALLABLE, None],
+        "references": [Mapping, None],
+        "business_metric": [CALLABLE, None],
     }
 )
 def diagnose(
@@ -166,7 +170,13 @@ def diagnose(
     slices: Sequence[str] | None = None,
     chain: Any = None,
     pool: Any = None,
+    splits: Any = None,
     embeddings: Any = None,
+    references: Mapping[str, Any] | None = None,
+    calibration: Any = None,
+    learning_curve: Any = None,
+    cost: Any = None,
+    business_metric: Callable[[Any, Any], float] | None = None,
     random_state: int = 0,
     sections: Sequence[str] | None = None,
     proba_source: str | None = None,
@@ -191,9 +201,29 @@ def diagnose(
         takes (a Predictions, a LabelingPool, probabilities), or a mapping
         ``{"pool": ..., "budget": ..., "strategy": ...}``. Strategies that need labeled
         neighbours use ``p`` as the labeled set.
+    splits : Predictions, DataFrame or mapping, default=None
+        The training rows (Predictions with the model's predictions on them) or
+        production rows (a DataFrame of features) to check ``p`` against: duplicates,
+        shift, fit (:func:`toolkit.check_splits`); or a mapping
+        ``{"reference": ..., "group": ..., "time": ...}`` with its options.
     embeddings : array-like of shape (n_samples, n_dims), default=None
         Representation for the error clusters (default ``p.embeddings``, else the
         encoded features).
+    references : dict of str to Predictions or array-like, default=None
+        Reference systems (an older model, human labels for some rows): every metric and
+        slice shows the model beside each, with the gap and a paired 95% interval (see
+        :func:`toolkit.compute_metrics`).
+    calibration : Calibrator or Predictions, default=None
+        A calibration fitted by :func:`toolkit.calibrate`, or the calibration split to fit
+        one on (isotonic); the report shows ECE, Brier and log loss of ``p`` before and
+        after. ``p`` must not share rows with the calibration split.
+    learning_curve : LearningCurve, default=None
+        A result of :func:`toolkit.learning_curve`, shown with whether it still rises.
+    cost : array-like of shape (2, 2), default=None
+        Binary tasks: the cost of predicting class j for a row of class i; the thresholds
+        section chooses the threshold of least cost (default: of the best F1).
+    business_metric : callable, default=None
+        Binary tasks: ``metric(y_true, y_pred)`` to maximise over thresholds instead.
     random_state : int, default=0
         Passed to every random step; same inputs and seed give the same JSON apart
         from ``meta.created``.
@@ -232,12 +262,20 @@ def diagnose(
         raise ValidationError(f"unknown section(s) {unknown}; sections are {list(SECTIONS.names)}")
     _check_meta(meta)
     check_pool(pool)
+    check_splits_option(splits)
+    check_evaluation_options(calibration, learning_curve)
     options = {
         "slices": slices,
         "chain": chain,
         "pool": pool,
+        "splits": splits,
         "embeddings": embeddings,
         "proba_source": proba_source,
+        "references": references,
+        "calibration": calibration,
+        "learning_curve": learning_curve,
+        "cost": cost,
+        "business_metric": business_metric,
     }
     ctx = Context(p, random_state=random_state, options=options)
     results, skipped, runtime = run_sections(ctx, wanted, progress)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from toolkit._json import frame_records
+from toolkit.analysis._evaluation_sections import CALIBRATION_FIX, LEARNING_CURVE, THRESHOLDS
+from toolkit.analysis._split_section import SPLITS
 from toolkit.analysis.metrics import compute_metrics
 from toolkit.analysis.sections import Context, Section, Table
 from toolkit.exceptions import InvalidLabelError, NotApplicableError, ValidationError
@@ -58,7 +60,9 @@ METRICS = Section(
     name="metrics",
     title="Metrics beside baselines",
     message="metrics and baselines",
-    run=lambda ctx: compute_metrics(ctx.p, random_state=ctx.random_state),
+    run=lambda ctx: compute_metrics(
+        ctx.p, references=ctx.option("references"), random_state=ctx.random_state
+    ),
     json_keys=("metrics", "baselines"),
     nav=(("metrics", "Metrics"), ("classes", "Classes"), ("calibration", "Calibration")),
     to_json=_metrics_json,
@@ -74,6 +78,27 @@ METRICS = Section(
                 ("margin_over_zero_rule", "margin vs zero-rule", "num"),
                 ("margin_over_stratified", "margin vs random", "num"),
             ],
+            filterable=False,
+        ),
+        Table(
+            "t-references",
+            lambda m, _: m.references,
+            [
+                ("reference", "reference", "text"),
+                ("metric", "metric", "text"),
+                ("n", "rows both cover", "num", "rows both the model and the reference answered"),
+                ("model", "model", "num"),
+                ("reference_value", "reference", "num"),
+                ("gap", "gap (reference ahead)", "num"),
+                ("ci_low", "95% CI low", "num"),
+                ("ci_high", "95% CI high", "num"),
+            ],
+            heading="Beside the reference systems",
+            note=(
+                "On the rows each reference covers. Gap: how far the reference is ahead "
+                "(positive: it does better, the room left; negative: the model does better), "
+                "with a paired 95% interval for metrics that are means over rows."
+            ),
             filterable=False,
         ),
         Table(
@@ -139,7 +164,7 @@ LEAKAGE = Section(
 def _run_slices(ctx: Context) -> Any:
     from toolkit.analysis.slices import slice_metrics
 
-    return slice_metrics(ctx.p, by=ctx.option("slices"))
+    return slice_metrics(ctx.p, by=ctx.option("slices"), references=ctx.option("references"))
 
 
 def _slices_shown(result: Any, results: Mapping[str, Any]) -> pd.DataFrame:
@@ -177,6 +202,30 @@ SLICES = Section(
             ],
             highlight="flagged",
         ),
+        Table(
+            "t-slice-references",
+            lambda r, _: (
+                r.reference_gaps(min_size=30).groupby("reference", sort=False).head(5)
+                if r.references
+                else None
+            ),
+            [
+                ("reference", "reference", "text"),
+                ("slice", "slice", "text"),
+                ("n", "rows both cover", "num", "rows of the slice the reference answered"),
+                ("error_rate", "model error rate", "pct", "the model's error rate on those rows"),
+                ("reference_error_rate", "reference error rate", "pct"),
+                ("gap_pp", "gap (pp)", "pp"),
+                ("ci_low", "95% CI low (pp)", "pp"),
+                ("ci_high", "95% CI high (pp)", "pp"),
+            ],
+            heading="Where the gap to each reference is largest",
+            note=(
+                "Per reference, the 5 slices (of at least 30 rows it covers) with the largest "
+                "gap: the model's error rate minus the reference's on the same rows, with a "
+                "paired 95% interval. The JSON has every slice."
+            ),
+        ),
     ),
 )
 
@@ -188,12 +237,26 @@ def _run_patterns(ctx: Context) -> Any:
     return find_error_patterns(ctx.p, random_state=ctx.random_state)
 
 
+def _patterns_meta(result: Any) -> dict[str, Any]:
+    """How the search went: exact, or what it left out to stay within its budget."""
+    return {
+        "error_patterns_search": {
+            "exact": result.exact,
+            "limits": list(result.limits),
+            "n_candidates": result.n_candidates,
+            "n_tested": result.n_tested,
+            "min_support": result.min_support,
+        }
+    }
+
+
 ERROR_PATTERNS = Section(
     name="error_patterns",
     title="Error patterns, most severe first",
     message="error patterns (lattice search)",
     applies=_needs_features,
     run=_run_patterns,
+    meta_json=_patterns_meta,
     anchor="patterns",
     nav=(("patterns", "Error patterns"),),
     note=(
@@ -246,6 +309,15 @@ def _run_clusters(ctx: Context) -> Any:
     return cluster_errors(ctx.p, embeddings=ctx.option("embeddings"), random_state=ctx.random_state)
 
 
+def _worse_clusters(clusters: Any, results: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The report's cluster table: the clusters significantly worse than the rest (the
+    JSON keeps the others, ``significant`` false)."""
+    if clusters is None:
+        return None
+    table = clusters.table
+    return table[table["significant"].astype(bool)]
+
+
 def _clusters_json(clusters: Any, results: Mapping[str, Any]) -> dict[str, Any]:
     overlap = results.get("overlap")
     out = clusters.to_dict()
@@ -276,12 +348,12 @@ CLUSTERS = Section(
     tables=(
         Table(
             "t-clusters",
-            _table("clusters"),
+            _worse_clusters,
             [
                 ("cluster", "cluster", "text"),
                 *GROUP_COLUMNS,
+                ("excess_pp", "excess (pp)", "pp"),
                 ("q_value", "q", "p"),
-                ("significant", "significant", "text"),
                 ("description", "rule", "text"),
                 ("fidelity", "fidelity", "text"),
                 ("stability", "stability", "num"),
@@ -290,8 +362,11 @@ CLUSTERS = Section(
             ],
             note=(
                 "A rule describes a cluster over the original columns; its precision and "
-                "recall against cluster membership say how true it is. Stability: mean "
-                "best-match Jaccard over bootstrap re-runs (below 0.75: unstable)."
+                "recall against cluster membership say how true it is. Only clusters "
+                "significantly worse than the rest are listed, most severe first. "
+                "Stability: mean best-match Jaccard over re-runs of the map and HDBSCAN "
+                "on bootstrap draws (below 0.75: unstable, the cluster changes when the "
+                "data or the seed does)."
             ),
             highlight="significant",
         ),
@@ -506,11 +581,15 @@ CHAIN = Section(
 
 BUILTIN_SECTIONS = (
     METRICS,
+    THRESHOLDS,
+    CALIBRATION_FIX,
     LEAKAGE,
+    SPLITS,
     SLICES,
     ERROR_PATTERNS,
     CLUSTERS,
     LABEL_ISSUES,
     LABELING_QUEUE,
     CHAIN,
+    LEARNING_CURVE,
 )

@@ -7,6 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from toolkit.analysis._cluster_stats import STABLE_JACCARD
+from toolkit.report.evaluation_summary import (
+    calibration_fix_sentence,
+    learning_curve_sentence,
+    reference_sentences,
+    thresholds_sentence,
+)
+
 __all__ = ["summary_sentences"]
 
 
@@ -14,7 +22,19 @@ def summary_sentences(d: Any) -> list[str]:
     """What is wrong, in a few sentences with numbers: the model against its baseline, the
     top error pattern and its points of error, the top error cluster, the label-noise
     share, and the stage worth improving."""
-    steps = (_metrics, _leakage, _patterns, _clusters, _label_issues, _chain)
+    steps = (
+        _metrics,
+        _references,
+        _leakage,
+        _splits,
+        _patterns,
+        _clusters,
+        _label_issues,
+        _chain,
+        thresholds_sentence,
+        calibration_fix_sentence,
+        learning_curve_sentence,
+    )
     return [sentence for step in steps if (sentence := step(d)) is not None]
 
 
@@ -39,6 +59,10 @@ def _metrics(d: Any) -> str | None:
     )
 
 
+def _references(d: Any) -> str | None:
+    return " ".join(reference_sentences(d)) or None
+
+
 def _leakage(d: Any) -> str | None:
     if d.leakage is None or not d.leakage.flagged:
         return None
@@ -52,6 +76,62 @@ def _leakage(d: Any) -> str | None:
         "always predicting the most frequent class; check how it was collected before "
         "trusting the other numbers."
     )
+
+
+def _splits(d: Any) -> str | None:
+    return None if d.splits is None else split_sentence(d.splits)
+
+
+def split_sentence(check: Any) -> str:
+    """Before blaming the model: rows shared across the split, the shift, the fit verdict
+    (a :class:`~toolkit.SplitCheck` in one sentence, every number from it)."""
+    clauses = []
+    n_exact = int(check.exact["test_row"].nunique())
+    if n_exact:
+        rows = (
+            "test row repeats a training row" if n_exact == 1 else "test rows repeat training rows"
+        )
+        clauses.append(f"{n_exact:,} {rows} exactly")
+    if check.groups is not None and len(check.groups):
+        clauses.append(
+            f"{len(check.groups):,} groups of {check.group} have rows on both sides "
+            f"({int(check.groups['n_test'].sum()):,} test rows)"
+        )
+    if not clauses:
+        clauses.append(
+            "no test row repeats a training row"
+            + (" and no group sits on both sides" if check.groups is not None else "")
+        )
+    shift = check.shift
+    interval = (
+        f"adversarial AUC {shift['auc']:.2f}, 95% CI {shift['ci_low']:.2f}–{shift['ci_high']:.2f}"
+    )
+    if shift["strength"] == "none":
+        clauses.append(f"the test rows look like the training rows ({interval})")
+    else:
+        top = shift["importances"]["feature"].iloc[0]
+        clauses.append(
+            f"the test rows differ from the training rows ({shift['strength']} shift, "
+            f"{interval}), most in {top}"
+        )
+    fit = check.fit
+    if fit is not None:
+        train, test = fit["table"].iloc[0], fit["table"].iloc[1]
+        rates = (
+            f"test error {test['error_rate']:.1%} against {train['error_rate']:.1%} in "
+            f"training, {fit['gap_pp']:+.1f} points, 95% CI {fit['gap_ci_low_pp']:+.1f} to "
+            f"{fit['gap_ci_high_pp']:+.1f}"
+        )
+        words = {
+            "underfitting": f"the model underfits (in training it still makes "
+            f"{fit['train_share_of_zero_rule']:.0%} of the zero rule's errors; {rates})",
+            "overfitting": f"the model overfits ({rates})",
+            "test_better_than_train": f"the test rows are easier than the training rows, a "
+            f"sign of leakage or shift ({rates})",
+            "neither": f"the model neither underfits nor overfits ({rates})",
+        }
+        clauses.append(words[fit["verdict"]])
+    return "Before blaming the model: " + "; ".join(clauses) + "."
 
 
 def _patterns(d: Any) -> str | None:
@@ -94,18 +174,41 @@ def _noise(row: Any) -> str:
 
 
 def _clusters(d: Any) -> str | None:
+    """The most severe cluster significantly worse than the rest, its stability always
+    said (and, when it is unstable, the most severe stable one)."""
     if d.clusters is None or not len(d.clusters.table):
         return None
     table = d.clusters.table
-    significant = table[table["significant"].astype(bool)] if "significant" in table else table
-    if not len(significant):
+    worse = table[table["significant"].astype(bool)]
+    if not len(worse):
         return f"None of the {len(table)} error clusters is significantly worse than the rest."
-    top = significant.iloc[0]
-    return (
-        f"The largest error cluster significantly worse than the rest holds "
+    top = worse.iloc[0]
+    text = (
+        f"The most severe error cluster, cluster {int(top['cluster'])}, holds "
         f"{int(top['errors']):,} errors in {int(top['n']):,} rows (error rate "
-        f"{top['error_rate']:.1%}, {top['gain_pp']:.1f} points); {top['description']}."
+        f"{top['error_rate']:.1%}, 95% CI {top['ci_low']:.1%}–{top['ci_high']:.1%}, against "
+        f"{d.meta['error_rate']:.1%} overall; {top['excess_pp']:.1f} points beyond the "
+        f"rest's rate); {top['description']}."
     )
+    stable = top["stable"]
+    if stable is None or pd.isna(stable):
+        return text + " Its stability was not checked."
+    if bool(stable):
+        return text + f" It is stable (stability {top['stability']:.2f} over re-runs)."
+    text += (
+        f" It is unstable (stability {top['stability']:.2f}, below {STABLE_JACCARD}: it "
+        "changes when"
+        " the data or the seed does), so read it as a hint."
+    )
+    steady = worse[worse["stable"].map(lambda v: v is True)]
+    if len(steady):
+        other = steady.iloc[0]
+        text += (
+            f" The most severe stable one, cluster {int(other['cluster'])}, holds "
+            f"{int(other['errors']):,} errors in {int(other['n']):,} rows (error rate "
+            f"{other['error_rate']:.1%}, stability {other['stability']:.2f})."
+        )
+    return text
 
 
 def _label_issues(d: Any) -> str | None:

@@ -15,6 +15,12 @@ import numpy as np
 import pandas as pd
 
 from toolkit.report.cells import fmt
+from toolkit.report.evaluation_views import (
+    calibration_fix_view,
+    learning_curve_view,
+    reliability_view,
+    thresholds_view,
+)
 
 __all__ = ["VIEWS"]
 
@@ -26,6 +32,7 @@ def _metrics(m: Any, d: Any) -> dict[str, Any]:
     return {
         "confusion": _confusion(m),
         "calibration": calibration,
+        "reliability": reliability_view(m),
         "notes": {str(k): str(v) for k, v in m.notes.items()},
     }
 
@@ -51,8 +58,9 @@ def _patterns(result: Any, d: Any, limit: int = 20) -> dict[str, Any]:
     """Bars in rank order: the excess points (dark) within the gain (light, the upper
     bound if every error in the pattern were fixed)."""
     patterns = result.table
+    limits = [str(text) for text in getattr(result, "limits", ())]
     if not len(patterns) or "excess_pp" not in patterns:
-        return {"bars": []}
+        return {"bars": [], "limits": limits}
     top = patterns.head(limit)
     scale = max(float(top["gain_pp"].max()), 1e-9)
     bars = [
@@ -65,7 +73,11 @@ def _patterns(result: Any, d: Any, limit: int = 20) -> dict[str, Any]:
         }
         for _, row in top.iterrows()
     ]
-    return {"bars": bars}
+    return {"bars": bars, "limits": limits}
+
+
+#: Clusters outlined and numbered on the error map (the first significant ones).
+MAX_OUTLINED = 10
 
 
 def _clusters(clusters: Any, d: Any) -> dict[str, Any]:
@@ -76,16 +88,23 @@ def _clusters(clusters: Any, d: Any) -> dict[str, Any]:
     classes = (
         points["class"] if points["class"].notna().any() else pd.Series("rows", index=points.index)
     )
+    table = clusters.table
+    worse = table.loc[table["significant"].astype(bool), "cluster"].head(MAX_OUTLINED)
     figure = to_png_data_uri(
         error_map_axes(
             points[["x", "y"]].to_numpy(dtype=float),
             classes.astype(str).to_numpy(),
             points["error"].to_numpy(dtype=bool),
             points["cluster"].to_numpy(dtype=np.int64),
+            outlined=[int(c) for c in worse],
         )
     )
+    dropped = clusters.params.get("dropped_features") or {}
     return {
         "error_map": figure,
+        "outlined": len(worse),
+        "not_worse": int((~table["significant"].astype(bool)).sum()),
+        "dropped": [f"{name}: {reason}" for name, reason in dropped.items()],
         "noise": f"{clusters.n_noise:,} rows in no cluster ({clusters.noise_errors:,} errors)",
         "representation": str(clusters.params.get("representation", "")),
     }
@@ -132,10 +151,30 @@ def _chain_note(summary: dict[str, Any]) -> str | None:
     return text + "."
 
 
+def _splits(check: Any, d: Any) -> dict[str, Any]:
+    """The verdict first: the summary's sentence, the fit verdict's usual causes, and the
+    training rows most like the test rows (a validation set that resembles them)."""
+    from toolkit.report.summary import split_sentence
+
+    fit = check.fit
+    return {
+        "headline": split_sentence(check),
+        "leakage": bool(check.leakage_found),
+        "verdict": None if fit is None else str(fit["verdict"]).replace("_", " "),
+        "causes": [] if fit is None else [str(c) for c in fit["causes"]],
+        "near_space": str(check.near_space),
+        "most_test_like": [str(v) for v in check.most_test_like(10)["id"]],
+    }
+
+
 VIEWS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "metrics": _metrics,
+    "splits": _splits,
     "error_patterns": _patterns,
     "clusters": _clusters,
     "label_issues": _label_issues,
     "chain": _chain,
+    "thresholds": thresholds_view,
+    "calibration_fix": calibration_fix_view,
+    "learning_curve": learning_curve_view,
 }
