@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 import os
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ from mlflow import MlflowClient
 
 from toolkit.data import Predictions
 from toolkit.exceptions import InvalidValueError, ToolkitError, ToolkitTypeError, ValidationError
-from toolkit.tracking import _store
 from toolkit.tracking.commands import register
 from toolkit.tracking.compare import (
     COMPARE_COLUMNS,
@@ -48,27 +46,6 @@ SHIFT = np.where(ROWS % 2 == 0, "even", "odd")
 Y = (ROWS // 3) % 2
 #: A gets every fifth row wrong: 400 errors, 20% in every group.
 WRONG_A = ROWS % 5 == 0
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    """A migrated empty store, made once: migrating a new SQLite file takes seconds."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    _store.get_client(f"sqlite:///{path}", create=True)
-    return path
-
-
-@pytest.fixture
-def uri(tmp_path, monkeypatch, template_db):
-    """An empty SQLite store of this test; the default store points here too."""
-    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
-    path = tmp_path / "store" / "mlflow.db"
-    path.parent.mkdir()
-    with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    store = f"sqlite:///{path}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    return store
 
 
 def cli(argv: list[str]) -> tuple[int, str]:

@@ -51,26 +51,6 @@ HTTP_VARIABLES = (
 
 
 # ---------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    """A migrated empty store, made once (migrating a new SQLite file takes seconds)."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    _store.get_client(f"sqlite:///{path}", create=True)
-    return path
-
-
-@pytest.fixture
-def uri(tmp_path, monkeypatch, template_db):
-    """An empty SQLite store of this test; the spool and the locks live beside it."""
-    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = tmp_path / "store" / "mlflow.db"
-    path.parent.mkdir()
-    with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    store = f"sqlite:///{path}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    return store
 
 
 def client_for(uri: str) -> MlflowClient:
@@ -644,6 +624,70 @@ def test_a_full_disk_at_the_end_keeps_the_values_in_the_journal(uri, capsys):
     assert code == 0, err
     assert history(uri, run_id, "loss") == [(s, float(s)) for s in range(30)]
     assert client_for(uri).get_run(run_id).info.status == "FAILED"
+
+
+FIRST_MIGRATION_CHILD = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from toolkit import track
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[2])  # bytes any file may grow to: the disk fills during the migration
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    with track("first", tracking_uri=sys.argv[1]) as run:
+        run.log_metric("a", 1.0)
+    """
+)
+
+
+def _first_migration_on_a_full_disk(store: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", FIRST_MIGRATION_CHILD, f"sqlite:///{store}", "300000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_first_migration_on_a_full_disk_leaves_no_broken_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = tmp_path / "new" / "mlflow.db"
+    proc = _first_migration_on_a_full_disk(store)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"could not create the MLflow store sqlite:///{store}" in last
+    assert "the half-made file was removed" in last
+    assert sorted(p.name for p in store.parent.iterdir()) == []  # no file no migration can finish
+    with track("first", tracking_uri=f"sqlite:///{store}") as run:  # space again: it just works
+        run.log_metric("a", 1.0)
+    assert history(f"sqlite:///{store}", run.run_id, "a") == [(0, 1.0)]
+    _store.forget_client(f"sqlite:///{store}")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_store_an_earlier_migration_left_half_done_is_repaired_when_opened(tmp_path, monkeypatch):
+    # a store file that existed before its first migration (so it is not removed) and whose
+    # migration stopped midway, as a full disk or an older version left it: today's
+    # 'mlflow db upgrade' fails on it with "table _alembic_tmp_runs already exists"
+    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = tmp_path / "old" / "mlflow.db"
+    store.parent.mkdir()
+    with sqlite3.connect(store) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE notes (x)")  # not empty: not one this run created
+    assert _first_migration_on_a_full_disk(store).returncode == 1
+    with sqlite3.connect(store) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "_alembic_tmp_runs"} <= tables  # the broken state, reproduced
+    with track("again", tracking_uri=f"sqlite:///{store}") as run:
+        run.log_metric("a", 2.0)
+    assert history(f"sqlite:///{store}", run.run_id, "a") == [(0, 2.0)]
+    with sqlite3.connect(store) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "_alembic_tmp_runs" not in tables and "notes" in tables
+    _store.forget_client(f"sqlite:///{store}")
 
 
 # ---------------------------------------------------------------------------- bad input

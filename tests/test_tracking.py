@@ -59,30 +59,6 @@ from toolkit.tracking.run import Run, RunTerminated, flatten, track, tracked
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    """A migrated empty store, made once: migrating a new SQLite file takes seconds."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    _store.get_client(f"sqlite:///{path}", create=True)
-    return path
-
-
-@pytest.fixture
-def uri(tmp_path, monkeypatch, template_db):
-    """An empty SQLite store of this test; the spool and the default store point here too."""
-    import sqlite3
-
-    monkeypatch.setenv("TOOLKIT_SPOOL_DIR", str(tmp_path / "spool"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where store locks go
-    path = tmp_path / "store" / "mlflow.db"
-    path.parent.mkdir()
-    with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    store = f"sqlite:///{path}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    return store
-
-
 def client_for(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 

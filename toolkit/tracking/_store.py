@@ -342,24 +342,70 @@ def _open_sqlite(uri: str) -> MlflowClient:
     are missing, so the client is made while the lock (:func:`lock_path`) is held.
     """
     from filelock import FileLock  # imported here: only a SQLite store's first open needs it
-    from mlflow import MlflowClient
 
     path = sqlite_path(uri)
     if path is None:
         raise StoreError(f"{uri} is not a SQLite URI")
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)):
+        created = not path.exists() or path.stat().st_size == 0
         try:
-            if not path.exists() or path.stat().st_size == 0:
+            if created:
                 # WAL lets readers run beside the one writer; the mode is stored in the file.
                 with sqlite3.connect(path) as con:
                     con.execute("PRAGMA journal_mode=WAL")
                 logger.info("creating MLflow store %s", path)
+            return _migrated_client(uri, path)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if created:
+                # a first migration that failed (a full disk) leaves a file no migration
+                # can finish; it holds nothing, so it goes and the next run starts afresh
+                for side in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{side}").unlink(missing_ok=True)
+                raise StoreError(
+                    f"could not create the MLflow store {uri}: {first}; the half-made file "
+                    "was removed (it held nothing), so the next run creates it afresh"
+                ) from exc
+            raise StoreError(f"could not open the MLflow store {uri}: {first}") from exc
+
+
+def _migrated_client(uri: str, path: Path) -> MlflowClient:
+    """``MlflowClient(uri)``, which migrates the store; a copy table left by a migration
+    that failed midway (``_alembic_tmp_runs`` beside ``runs``) is dropped and the
+    migration run again: the original table is intact, the copy only blocks the retry."""
+    from mlflow import MlflowClient
+
+    for _ in range(2):
+        try:
             client = call_with_retry(MlflowClient, tracking_uri=uri)
             call_with_retry(client.search_experiments, max_results=1)
+            return client
         except Exception as exc:
-            raise StoreError(f"could not open the MLflow store {uri}: {exc}") from exc
-    return client
+            leftover = _leftover_copy_table(path, str(exc))
+            if leftover is None:
+                raise
+            with sqlite3.connect(path) as con:
+                con.execute(f'DROP TABLE "{leftover}"')
+            logger.warning(
+                "%s: dropped %s, left by an earlier migration that failed; migrating again",
+                path,
+                leftover,
+            )
+    raise StoreError(f"could not migrate the MLflow store {uri}")
+
+
+def _leftover_copy_table(path: Path, message: str) -> str | None:
+    """The name of a migration's leftover copy table named in ``message``, when the table
+    it copies still exists (so dropping the copy loses nothing); else None."""
+    import re
+
+    match = re.search(r"table (_alembic_tmp_(\w+)) already exists", message)
+    if match is None:
+        return None
+    with sqlite3.connect(path) as con:
+        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return match.group(1) if match.group(2) in names and match.group(1) in names else None
 
 
 def get_client(uri: str, *, create: bool = False) -> MlflowClient:
