@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -215,8 +217,30 @@ def test_diagnose_writes_the_report_and_logs_it_to_an_mlflow_run(scored_csv, tmp
     argv += ["--html", str(html), "--run-id", run.run_id, "--tracking-uri", uri]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""  # not a terminal: no progress lines, no MLflow chatter
+    # progress, also when not on a terminal: one line per step with the seconds so far,
+    # and nothing else on stderr (no MLflow chatter)
+    progress = captured.err.splitlines()
+    assert progress and all(re.fullmatch(r"\[ *\d+\.\d s\] .+ …", line) for line in progress)
+    assert progress[0].endswith("metrics and baselines …")  # after the up-front checks
+    assert any("error patterns" in line for line in progress)
+    assert progress[-1].endswith(f"logging to MLflow run {run.run_id} …")
+    # the findings: the report's summary sentences first, then the tables
+    out = captured.out.splitlines()
+    summary = out[out.index("Summary:") + 1 :]
+    summary = summary[: next(i for i, line in enumerate(summary) if not line.startswith("- "))]
+    assert summary[0] == (
+        f"- The model is wrong on {p.errors.mean():.1%} of {p.n:,} rows; its accuracy "
+        f"{1 - p.errors.mean():.3f} is better than always predicting the most frequent class "
+        f"({max(np.mean(p.y_true == c) for c in p.classes):.3f})."
+    )
+    assert any("likely label errors or ambiguous examples" in line for line in summary)
     assert f"Logged 4 artifacts to run {run.run_id}" in captured.out
+    # --quiet: only what was written
+    quiet = tmp_path / "q.html"
+    argv = ["diagnose", str(path), "--target", "y_true", "--proba", "p_*", "--id", "id"]
+    assert main([*argv, "--html", str(quiet), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == f"Wrote {quiet}\n"
     text = html.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and '<section id="label-issues"' in text
     client = MlflowClient(uri)

@@ -264,10 +264,11 @@ def _predictions(args: argparse.Namespace, frame: Any = None) -> Any:
 
 
 class _Progress:
-    """Step messages on stderr when it is a terminal; quiet otherwise (logs, CI, pipes)."""
+    """One line per step on stderr with the seconds since the start, on a terminal or
+    not (a CI log shows where the time goes); nothing when ``quiet``."""
 
-    def __init__(self) -> None:
-        self.live = sys.stderr.isatty()
+    def __init__(self, quiet: bool = False) -> None:
+        self.live = not quiet
         self.started = time.perf_counter()
 
     def __call__(self, message: str) -> None:
@@ -290,9 +291,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from toolkit import diagnose
 
     check_outputs([args.file], [args.json, args.html])
-    progress = _Progress()
+    progress = _Progress(quiet=args.quiet)  # its first line once the checks have passed
     p = _predictions(args)
-    progress(f"{p.n:,} rows read")
     if args.run_id:  # a wrong run id fails now, not after minutes of analyses
         from toolkit.tracking.attach import check_run
 
@@ -306,7 +306,35 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         meta={"source": str(args.file)},
         progress=progress,
     )
+    if not args.quiet:
+        _print_diagnosis(diagnosis, p)
+    if args.json:
+        diagnosis.to_json(args.json)
+        print(f"Wrote {printable(args.json)}")
+    if args.html:
+        progress("rendering the report")
+        diagnosis.to_html(args.html)
+        print(f"Wrote {printable(args.html)}")
+    if args.run_id:
+        from toolkit.tracking.attach import log_to_run
+
+        progress(f"logging to MLflow run {args.run_id}")
+        written = log_to_run(
+            args.run_id, diagnosis=diagnosis, predictions=p, tracking_uri=args.tracking_uri
+        )
+        print(f"Logged {len(written)} artifacts to run {printable(args.run_id)}")
+    return EXIT_OK
+
+
+def _print_diagnosis(diagnosis: Any, p: Any) -> None:
+    """What `diagnose` prints: the summary sentences first, then the metrics beside their
+    baselines, the five most severe error patterns and what was skipped."""
+    from toolkit.report.summary import summary_sentences
+
     print(f"{p.n:,} rows, task {p.task}, error rate {p.errors.mean():.2%}")
+    print("Summary:")
+    for sentence in summary_sentences(diagnosis):
+        print(f"- {printable(sentence)}")
     m = diagnosis.metrics
     if m is not None:
         print(m.baselines.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -330,22 +358,6 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     for name, reason in diagnosis.skipped.items():
         if reason != "not requested":
             print(f"skipped {name}: {printable(reason)}")
-    if args.json:
-        diagnosis.to_json(args.json)
-        print(f"Wrote {printable(args.json)}")
-    if args.html:
-        progress("rendering the report")
-        diagnosis.to_html(args.html)
-        print(f"Wrote {printable(args.html)}")
-    if args.run_id:
-        from toolkit.tracking.attach import log_to_run
-
-        progress(f"logging to MLflow run {args.run_id}")
-        written = log_to_run(
-            args.run_id, diagnosis=diagnosis, predictions=p, tracking_uri=args.tracking_uri
-        )
-        print(f"Logged {len(written)} artifacts to run {printable(args.run_id)}")
-    return EXIT_OK
 
 
 def _cmd_label_queue(args: argparse.Namespace) -> int:
@@ -492,7 +504,7 @@ def _cmd_check_splits(args: argparse.Namespace) -> int:
     from toolkit.data import Predictions
 
     check_outputs([args.train, args.test], [args.json, args.html])
-    progress = _Progress()
+    progress = _Progress(quiet=not sys.stderr.isatty())  # a CI gate: its verdict, no chatter
     train, train_reason = _split_side(read_table(args.train), args, "TRAIN")
     test, test_reason = _split_side(read_table(args.test), args, "TEST")
     if args.html and not isinstance(test, Predictions):
@@ -586,6 +598,11 @@ def _add_diagnose(sub: Any) -> None:
     )
     diag.add_argument("--tracking-uri", metavar="URI", help="MLflow store of --run-id")
     diag.add_argument("--random-state", type=_seed, default=0, metavar="N")
+    diag.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print neither the findings nor the progress (only what was written)",
+    )
     diag.set_defaults(func=_cmd_diagnose)
 
 
