@@ -61,3 +61,20 @@ def uri(tmp_path, monkeypatch, template_db):
     store = f"sqlite:///{path}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     return store
+
+
+def tracking_cli(argv: list[str]) -> tuple[int, str]:
+    """Run a tracking command the way toolkit/cli.py does (ToolkitError -> exit 1):
+    (exit code, the error's message or "")."""
+    import argparse
+
+    from toolkit.exceptions import ToolkitError
+    from toolkit.tracking.commands import register
+
+    parser = argparse.ArgumentParser(prog="toolkit")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args), ""
+    except ToolkitError as exc:
+        return 1, str(exc)

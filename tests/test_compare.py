@@ -7,7 +7,6 @@ right) and which it broke (A right, B wrong), per slice.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tracking_cli as cli
 from scipy import stats
 
 pytest.importorskip("mlflow")
@@ -25,7 +25,6 @@ from mlflow import MlflowClient
 
 from toolkit.data import Predictions
 from toolkit.exceptions import InvalidValueError, ToolkitError, ToolkitTypeError, ValidationError
-from toolkit.tracking.commands import register
 from toolkit.tracking.compare import (
     COMPARE_COLUMNS,
     RunComparison,
@@ -46,17 +45,6 @@ SHIFT = np.where(ROWS % 2 == 0, "even", "odd")
 Y = (ROWS // 3) % 2
 #: A gets every fifth row wrong: 400 errors, 20% in every group.
 WRONG_A = ROWS % 5 == 0
-
-
-def cli(argv: list[str]) -> tuple[int, str]:
-    """Run a tracking command the way toolkit/cli.py does (ToolkitError -> exit 1)."""
-    parser = argparse.ArgumentParser(prog="toolkit")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args), ""
-    except ToolkitError as exc:
-        return 1, str(exc)
 
 
 def predictions(wrong: np.ndarray, ids=None, rows=ROWS) -> Predictions:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import inspect
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tracking_cli as cli
 
 pytest.importorskip("mlflow")
 
@@ -40,7 +40,6 @@ from toolkit.exceptions import (
 from toolkit.tracking import _capture, _records, _store, spool
 from toolkit.tracking._run import CONFLICTS_TAG
 from toolkit.tracking.attach import RunEnvironment, check_run, log_to_run, run_environment
-from toolkit.tracking.commands import register
 from toolkit.tracking.compare import (
     compare_runs,
     list_runs,
@@ -77,17 +76,6 @@ def artifact_paths(uri: str, run_id: str, folder: str = "") -> list[str]:
         else:
             out.append(item.path)
     return sorted(out)
-
-
-def cli(argv: list[str]) -> tuple[int, str]:
-    """Run a tracking command the way toolkit/cli.py does (ToolkitError -> exit 1)."""
-    parser = argparse.ArgumentParser(prog="toolkit")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args), ""
-    except ToolkitError as exc:
-        return 1, str(exc)
 
 
 # ---------------------------------------------------------------------------- store
