@@ -78,7 +78,7 @@ def table_view(
     features: Any = (),
 ) -> dict[str, Any] | None:
     """A table view: header labels with their hover text, rows of (text, sort key)
-    cells, and the counts the page states ("10 of 918 shown").
+    cells, and the counts the page states ("5 of 918 rows shown").
 
     ``columns`` holds (column, label, kind) or (column, label, kind, help) with kind one
     of num, pct, pp, p, text; without ``help`` the column's line in
