@@ -29,7 +29,11 @@ def scored_csv(tmp_path_factory):
 
 
 def _one_error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
+    return _one_error_line_of(capsys.readouterr().err)
+
+
+def _one_error_line_of(stderr: str) -> str:
+    err = stderr.strip().splitlines()
     assert len(err) == 1, err
     assert "Traceback" not in err[0]
     return err[0]
@@ -66,6 +70,19 @@ def test_error_sample_then_rank_tags_round_trip(scored_csv, tmp_path, capsys):
     k = (len(sample) + 1) // 2
     expected = k / len(sample) * p.errors.mean() * 100
     assert "near-boundary" in printed and f"{expected:.3f}" in printed
+    # a sheet nobody has tagged yet: one line saying what to do, the file untouched
+    sample["tags"] = ""
+    sample.to_csv(out, index=False)
+    before = out.read_bytes()
+    assert main(["rank-tags", str(out), "--tags", "tags"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Empty DataFrame" not in captured.err
+    assert _one_error_line_of(captured.err) == (
+        f"toolkit rank-tags: error: none of the {len(sample):,} errors in {out} has a tag in "
+        "column 'tags' yet: write each error's causes there (separated by ';'), then run "
+        "rank-tags again"
+    )
+    assert out.read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -447,6 +447,12 @@ def _cmd_rank_tags(args: argparse.Namespace) -> int:
     if len(rates) != 1:
         raise InputFileError(f"column {ERROR_RATE_COLUMN!r} must hold one value, got {rates[:5]}")
     ranking = rank_tag_values(frame[args.tags].tolist(), float(rates[0]), sep=args.sep)
+    if ranking.table.empty:  # nothing tagged yet: say what to do, not "Empty DataFrame"
+        raise InputFileError(
+            f"none of the {ranking.n_reviewed:,} errors in {args.file} has a tag in column "
+            f"{args.tags!r} yet: write each error's causes there (separated by "
+            f"{args.sep!r}), then run rank-tags again"
+        )
     if args.out:
         write_atomic(args.out, lambda tmp: ranking.table.to_csv(tmp, index=False))
     print(
