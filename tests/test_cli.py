@@ -368,6 +368,25 @@ def test_label_queue_hybrid_with_labeled_rows(scored_csv, pool_csv, tmp_path, ca
     assert sheet["reason"].tolist() == direct.table["reason"].tolist()
 
 
+def test_label_queue_features_take_globs(scored_csv, pool_csv, tmp_path, capsys):
+    labeled, _ = scored_csv
+    path, _ = pool_csv
+    argv = ["label-queue", str(path), "--proba", "p_*", "--id", "id", "--budget", "8"]
+    argv += ["--strategy", "hybrid", "--labeled", str(labeled), "--target", "y_true"]
+    sheets = []
+    for i, features in enumerate(["mean radius,mean texture", "mean r*,mean tex*", "mean [rt]*"]):
+        out = tmp_path / f"q{i}.csv"
+        assert main([*argv, "--features", features, "--out", str(out)]) == 0
+        sheets.append(pd.read_csv(out))
+    # 'mean [rt]*' is mean radius and mean texture: every spelling gives the same queue
+    assert sheets[1].equals(sheets[0]) and sheets[2].equals(sheets[0])
+    capsys.readouterr()
+    out = tmp_path / "none.csv"
+    assert main([*argv, "--features", "mean radius,nope_*", "--out", str(out)]) == 1
+    line = _one_error_line(capsys)
+    assert "no feature columns match 'nope_*'" in line and not out.exists()
+
+
 def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsys):
     from toolkit.analysis.labels import find_label_issues
 

@@ -48,6 +48,22 @@ def _columns_or_glob(value: str | None) -> str | list[str] | None:
     return value if ("*" in value or "?" in value) and "," not in value else _split(value)
 
 
+def _feature_columns(columns: Any, value: str | None) -> list[str] | None:
+    """``--features``: comma-separated names and globs (``"age,num_*"``), each glob
+    expanded in table order; a name or glob that matches nothing is named."""
+    from toolkit._checks import resolve_columns
+
+    if value is None:
+        return None
+    picked: list[str] = []
+    for item in _split(value) or []:
+        glob = "*" in item or "?" in item or "[" in item
+        for name in resolve_columns(columns, item if glob else [item], "feature"):
+            if name not in picked:
+                picked.append(name)
+    return picked
+
+
 #: Largest input file, in MiB (decompressed); ``TOOLKIT_MAX_INPUT_MB`` overrides it.
 DEFAULT_MAX_INPUT_MB = 2048
 #: Compressed CSVs read by their suffix (pandas infers the same ones).
@@ -235,8 +251,9 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", metavar="COL", help="unique row id column")
     parser.add_argument(
         "--features",
-        metavar="COLS",
-        help="comma-separated feature columns (default: every other column)",
+        metavar="COLS|GLOBS",
+        help="comma-separated feature columns or globs, e.g. 'age,num_*' (default: every "
+        "other column)",
     )
     parser.add_argument(
         "--embeddings",
@@ -257,7 +274,7 @@ def _predictions(args: argparse.Namespace, frame: Any = None) -> Any:
         target=args.target,
         pred=args.pred,
         proba=_columns_or_glob(args.proba),
-        features=_split(args.features),
+        features=_feature_columns(frame.columns, args.features),
         id=args.id,
         embeddings=_columns_or_glob(getattr(args, "embeddings", None)),
     )
@@ -386,7 +403,7 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
             proba=_columns_or_glob(args.proba),
             id=args.id,
             embeddings=_columns_or_glob(args.embeddings),
-            features=_split(args.features),
+            features=_feature_columns(frame.columns, args.features),
         )
         labeled = None
         if args.strategy in ("error_neighbourhood", "hybrid"):
@@ -634,7 +651,9 @@ def _add_label_queue(sub: Any) -> None:
         help="margin (default): closest to the decision threshold first",
     )
     queue.add_argument("--embeddings", metavar="COLS|GLOB", help="embedding columns")
-    queue.add_argument("--features", metavar="COLS", help="numeric feature columns")
+    queue.add_argument(
+        "--features", metavar="COLS|GLOBS", help="numeric feature columns, e.g. 'x_*,age'"
+    )
     queue.add_argument(
         "--labeled", metavar="FILE", help="labeled rows (error_neighbourhood and hybrid)"
     )
