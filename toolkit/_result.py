@@ -1,7 +1,8 @@
 """The base of every analysis result: a frozen object with a table and metadata fields.
 
-Results replace ``DataFrame.attrs`` (experimental in pandas, and lost by most frame
-operations): the table is a plain DataFrame, the metadata are typed fields.
+Metadata never ride on the table (pandas' per-frame metadata dict is experimental and
+lost by most frame operations): the table is a plain DataFrame, the metadata are typed
+fields.
 """
 
 from __future__ import annotations
