@@ -12,6 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -1164,3 +1167,55 @@ def test_the_summary_never_headlines_an_unstable_cluster_without_saying_so():
     assert _summary_of(table) == [
         "None of the 3 error clusters is significantly worse than the rest."
     ]
+
+
+# ---------------------------------------------------------------------- umap's compiled code
+def test_umap_compiled_code_is_kept_on_disk_for_the_next_process():
+    """umap-learn declares only ``rdist`` with numba's on-disk cache; ``import_umap`` turns
+    it on for the rest, so a new process loads the optimisation instead of compiling it."""
+    from toolkit.analysis._cluster_embed import _fit_umap, _knn, import_umap
+
+    umap = import_umap()
+    step = umap.layouts._nb_optimize_layout_euclidean_single_epoch
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    _fit_umap(X, _knn(X, 8)[1], 2, 0.1, 0)
+    stats = step.stats
+    assert stats.cache_path is not None  # None: numba's NullCache, nothing kept
+    # compiled here and written (a miss) or read from an earlier process (a hit)
+    assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) >= 1
+    kept = [f for f in os.listdir(stats.cache_path) if "optimize_layout_euclidean" in f]
+    assert any(f.endswith(".nbi") for f in kept) and any(f.endswith(".nbc") for f in kept)
+
+
+NOTEBOOK_IMPORT = """
+import sys, types, warnings
+# what tqdm.autonotebook sees inside a Jupyter kernel without ipywidgets
+shell = type("ZMQInteractiveShell", (), {})()
+sys.modules["ipykernel"] = types.ModuleType("ipykernel")
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+ipython = types.ModuleType("IPython")
+ipython.get_ipython = lambda: shell
+sys.modules["IPython"] = ipython
+from tqdm.std import TqdmWarning
+with warnings.catch_warnings(record=True) as ours:
+    warnings.simplefilter("always")
+    from toolkit.analysis._cluster_embed import import_umap
+    import_umap()
+for name in [m for m in sys.modules if m.startswith("tqdm.auto")]:
+    del sys.modules[name]
+with warnings.catch_warnings(record=True) as plain:
+    warnings.simplefilter("always")
+    import tqdm.auto
+print(sum(issubclass(w.category, TqdmWarning) for w in ours),
+      sum(issubclass(w.category, TqdmWarning) for w in plain))
+"""
+
+
+def test_no_tqdm_warning_under_a_notebook_cell():
+    """In a Jupyter kernel without ipywidgets, ``import umap`` makes tqdm warn; the cell
+    that runs ``diagnose`` must not show it (the same import outside toolkit does)."""
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_IMPORT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1"]

@@ -1216,3 +1216,75 @@ def test_row_hashes_follow_the_rows_not_their_positions():
     by_id = Predictions(y, pred, features=features, ids=["a", "b", "c", "d"]).row_hashes()
     other = Predictions(y, [1, 1, 1, 1], ids=["a", "b", "c", "d"]).row_hashes()
     assert by_id[0] != by_id[3] and by_id.tolist() == other.tolist()
+
+
+# ---------------------------------------------------------------------- weights and images
+@pytest.mark.parametrize(
+    ("weights", "error", "says"),
+    [
+        ([1, 2], "LengthMismatchError", "sample_weight has 2 rows but y_true has 3"),
+        ([1, -1, 2], "InvalidValueError", "rows [1] hold [-1.0]"),
+        ([0, 0, 0], "InvalidValueError", "sample_weight is 0 on every row"),
+        ([True, False, True], "ToolkitTypeError", "not booleans"),
+        ([1, float("nan"), 1], "InvalidValueError", "NaN or infinite values in 1 row(s): [1]"),
+        (["a", "b", "c"], "ToolkitTypeError", "sample_weight must be numeric"),
+    ],
+)
+def test_bad_sample_weights_are_refused_naming_the_problem(weights, error, says):
+    with pytest.raises(Exception) as caught:
+        tk.Predictions([0, 1, 1], [0, 1, 0], sample_weight=weights)
+    assert type(caught.value).__name__ == error
+    assert says in str(caught.value)
+
+
+def test_sample_weight_is_kept_read_only_and_the_callers_array_untouched():
+    given = np.array([1, 2, 3])
+    p = tk.Predictions([0, 1, 1], [0, 1, 0], sample_weight=given)
+    assert p.sample_weight.tolist() == [1.0, 2.0, 3.0] and p.sample_weight.dtype == np.float64
+    with pytest.raises(ValueError):
+        p.sample_weight[0] = 5.0
+    given[0] = 7
+    assert p.sample_weight[0] == 1.0 and given.tolist() == [7, 2, 3]
+    unweighted = tk.Predictions([0, 1, 1], [0, 1, 0])
+    assert unweighted.sample_weight is None and unweighted.weights.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_from_frame_takes_weight_and_image_columns_and_keeps_them_out_of_features(tmp_path):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"img{i}.png"
+        path.write_bytes(b"not checked here")
+        paths.append(str(path))
+    df = pd.DataFrame({"y": [0, 1, 1], "pred": [0, 1, 0], "w": [1.0, 0.5, 2.0], "img": paths})
+    df["age"] = [30, 40, 50]
+    before = df.copy()
+    p = tk.Predictions.from_frame(df, "y", "pred", sample_weight="w", images="img")
+    assert p.feature_names == ["age"]
+    assert p.sample_weight.tolist() == [1.0, 0.5, 2.0]
+    assert p.images.tolist() == paths
+    pd.testing.assert_frame_equal(df, before)
+
+
+@pytest.mark.parametrize(
+    ("images", "says"),
+    [
+        (np.zeros((3, 8)), "got shape (3, 8)"),
+        (np.zeros((3, 8, 8, 2)), "got shape (3, 8, 8, 2)"),
+        (np.zeros((2, 8, 8)), "images has 2 rows but y_true has 3"),
+        (np.full((3, 2, 2), np.nan), "NaN or infinite values in 3 image(s)"),
+        (["a.png", "b.png", "c.png"], "3 of 3 file(s) do not exist, first 'a.png' (row 0)"),
+    ],
+)
+def test_bad_images_are_refused_naming_the_problem(images, says):
+    with pytest.raises(ToolkitError) as e:
+        tk.Predictions([0, 1, 1], [0, 1, 0], images=images)
+    assert says in str(e.value)
+
+
+def test_image_arrays_are_copied_and_read_only():
+    given = np.arange(3 * 2 * 2, dtype=np.uint8).reshape(3, 2, 2)
+    p = tk.Predictions([0, 1, 1], [0, 1, 0], images=given)
+    given[0, 0, 0] = 99
+    assert p.images[0, 0, 0] == 0 and p.images.shape == (3, 2, 2)
+    with pytest.raises(ValueError):
+        p.images[0, 0, 0] = 1

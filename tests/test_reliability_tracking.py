@@ -142,6 +142,10 @@ CHILD = textwrap.dedent(
 )
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_child(uri: str, mode: str = "sleep", **env: str) -> tuple[subprocess.Popen, str]:
     environment = {**os.environ, "TOOLKIT_FLUSH_S": "600", **env}
     proc = subprocess.Popen(
@@ -151,6 +155,9 @@ def start_child(uri: str, mode: str = "sleep", **env: str) -> tuple[subprocess.P
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
+        # Ctrl-C as a terminal delivers it: a shell that started the suite in the
+        # background leaves SIGINT ignored, and a child would inherit that and hang
+        preexec_fn=_default_sigint,
     )
     run_id = proc.stdout.readline().strip()
     assert run_id, proc.stderr.read()

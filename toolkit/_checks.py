@@ -334,6 +334,118 @@ def check_embeddings(embeddings: Any, n: int) -> np.ndarray | None:
     return arr
 
 
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """Finite, non-negative weights, one per row, not all zero (float64).
+
+    >>> check_sample_weight([1, 2, 0.5], 3).tolist()
+    [1.0, 2.0, 0.5]
+    >>> check_sample_weight([1, -2, 0.5], 3)
+    Traceback (most recent call last):
+    ...
+    toolkit.exceptions.InvalidValueError: sample_weight must be >= 0, but 1 row(s) are \
+negative: rows [1] hold [-2.0]
+    """
+    if sample_weight is None:
+        return None
+    arr = as_1d(sample_weight, "sample_weight", check_values=False)
+    if arr.dtype.kind == "b" or (
+        arr.dtype.kind == "O" and any(isinstance(v, bool | np.bool_) for v in arr)
+    ):
+        raise ToolkitTypeError("sample_weight must hold numbers, not booleans")
+    try:
+        values = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ToolkitTypeError(
+            f"sample_weight must be numeric, got dtype {arr.dtype} ({preview(arr)})"
+        ) from exc
+    if values.shape[0] != n:
+        raise LengthMismatchError(f"sample_weight has {values.shape[0]} rows but y_true has {n}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise InvalidValueError(
+            f"sample_weight has NaN or infinite values in {rows.size} row(s): {preview(rows)}"
+        )
+    negative = values < 0
+    if negative.any():
+        rows = np.flatnonzero(negative)
+        raise InvalidValueError(
+            f"sample_weight must be >= 0, but {rows.size} row(s) are negative: rows "
+            f"{preview(rows)} hold {preview(values[rows])}"
+        )
+    if not values.any():
+        raise InvalidValueError("sample_weight is 0 on every row: nothing would be counted")
+    return values
+
+
+#: Image arrays: (n, height, width) grey levels or (n, height, width, 1|3|4) channels.
+IMAGE_CHANNELS = (1, 3, 4)
+
+
+def check_images(images: Any, n: int) -> np.ndarray | None:
+    """One image per row: a numeric array ``(n, h, w)`` or ``(n, h, w, 1|3|4)``, or a
+    1-D sequence of paths to image files (each must exist).
+
+    >>> check_images(np.zeros((2, 8, 8)), 2).shape
+    (2, 8, 8)
+    >>> check_images(np.zeros((2, 8)), 2)
+    Traceback (most recent call last):
+    ...
+    toolkit.exceptions.ValidationError: images must be an array (n, height, width) or \
+(n, height, width, channels) with 1, 3 or 4 channels, or a column of image file paths; \
+got shape (2, 8)
+    """
+    if images is None:
+        return None
+    if isinstance(images, pd.DataFrame):
+        if images.shape[1] != 1:
+            raise ValidationError(
+                f"images as a table must have one column of file paths, got {images.shape[1]}"
+            )
+        images = images.iloc[:, 0]
+    arr = np.asarray(images.to_numpy() if isinstance(images, pd.Series) else images)
+    if arr.ndim == 1 and arr.dtype.kind in "OUS":
+        return _check_image_paths(arr, n)
+    shape_ok = arr.ndim == 3 or (arr.ndim == 4 and arr.shape[3] in IMAGE_CHANNELS)
+    if not shape_ok or arr.dtype.kind not in "biuf" or min(arr.shape[1:3] or (0,)) == 0:
+        raise ValidationError(
+            "images must be an array (n, height, width) or (n, height, width, channels) "
+            "with 1, 3 or 4 channels, or a column of image file paths; got "
+            + (f"shape {arr.shape}" if arr.dtype.kind in "biuf" else f"dtype {arr.dtype}")
+        )
+    if arr.shape[0] != n:
+        raise LengthMismatchError(f"images has {arr.shape[0]} rows but y_true has {n}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr.reshape(n, -1)).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise InvalidValueError(
+                f"images has NaN or infinite values in {rows.size} image(s): rows {preview(rows)}"
+            )
+    return np.array(arr, copy=True)
+
+
+def _check_image_paths(arr: np.ndarray, n: int) -> np.ndarray:
+    import os
+
+    if arr.shape[0] != n:
+        raise LengthMismatchError(f"images has {arr.shape[0]} rows but y_true has {n}")
+    not_text = [i for i, v in enumerate(arr) if not isinstance(v, str | os.PathLike)]
+    if not_text:
+        raise ToolkitTypeError(
+            f"images paths must be strings; {len(not_text)} row(s) are not: rows "
+            f"{preview(not_text)} hold {preview([arr[i] for i in not_text])}"
+        )
+    paths = np.array([str(os.fspath(v)) for v in arr], dtype=object)
+    missing = [i for i, v in enumerate(paths) if not os.path.isfile(v)]
+    if missing:
+        raise InvalidValueError(
+            f"images: {len(missing)} of {n} file(s) do not exist, first {paths[missing[0]]!r} "
+            f"(row {missing[0]})"
+        )
+    return paths
+
+
 def check_probabilities(arr: np.ndarray, name: str = "proba") -> np.ndarray:
     """A finite (n, k) probability matrix clipped to [0, 1] whose rows sum to 1.
 

@@ -17,8 +17,10 @@ from toolkit._checks import (
     check_embeddings,
     check_features,
     check_ids,
+    check_images,
     check_labels_present,
     check_probabilities,
+    check_sample_weight,
     glob_suffixes,
     numeric_matrix,
     preview,
@@ -147,6 +149,13 @@ class Predictions:
     tolerance : float, default=None
         Regression only: a row is an error when ``|y_pred - y_true| > tolerance``.
         Default: the 90th percentile of the absolute error (see ``tolerance_source``).
+    sample_weight : array-like of shape (n_samples,), default=None
+        How much each row counts (finite, >= 0, not all 0): metrics, slice and pattern
+        counts are weighted sums. Default: every row counts 1.
+    images : array-like, default=None
+        The rows as images, for thumbnails in the report: an array ``(n_samples, height,
+        width)`` of grey levels or ``(n_samples, height, width, 1 | 3 | 4)``, or one path
+        to an image file per row (each must exist).
 
     Attributes
     ----------
@@ -171,7 +180,9 @@ class Predictions:
         "_features",
         "_ids",
         "_ids_given",
+        "_images",
         "_proba",
+        "_sample_weight",
         "_task",
         "_tolerance",
         "_tolerance_source",
@@ -192,6 +203,8 @@ class Predictions:
         ids: Any = None,
         task: str | None = None,
         tolerance: float | None = None,
+        sample_weight: Any = None,
+        images: Any = None,
     ) -> None:
         y_true_arr = as_1d(y_true, "y_true")
         n = y_true_arr.shape[0]
@@ -248,6 +261,8 @@ class Predictions:
             )
         self._features = _without_target(features_arr, y_true, self._y_true)
         self._embeddings = check_embeddings(embeddings, n)
+        self._sample_weight = check_sample_weight(sample_weight, n)
+        self._images = check_images(images, n)
         for arr in (
             self._y_true,
             self._y_pred,
@@ -256,6 +271,8 @@ class Predictions:
             self._ids,
             self._embeddings,
             self._classes,
+            self._sample_weight,
+            self._images,
         ):
             if arr is not None:
                 arr.setflags(write=False)
@@ -271,6 +288,8 @@ class Predictions:
             "features": [STR_LIST, None],
             "id": [str, None],
             "embeddings": [str, STR_LIST, None],
+            "sample_weight": [str, None],
+            "images": [str, None],
             **_COMMON,
         }
     )
@@ -287,6 +306,8 @@ class Predictions:
         classes: Any = None,
         task: str | None = None,
         tolerance: float | None = None,
+        sample_weight: str | None = None,
+        images: str | None = None,
     ) -> Predictions:
         """Build from one table.
 
@@ -294,6 +315,8 @@ class Predictions:
         a class, so ``p_>50K`` holds the probability of ``">50K"``) or a list of
         columns in the order of ``classes``. ``features`` defaults to every column not
         used otherwise; pass ``[]`` for none. ``embeddings`` is a glob or a list.
+        ``sample_weight`` names the column of row weights and ``images`` the column of
+        image file paths; neither is a feature.
         """
         if len(df) == 0:
             raise EmptyInputError("the table has no rows")
@@ -337,6 +360,14 @@ class Predictions:
         if id is not None:
             used.add(need(id, "id"))
             ids = df[id]
+        weights = None
+        if sample_weight is not None:
+            used.add(need(sample_weight, "sample_weight"))
+            weights = df[sample_weight]
+        image_paths = None
+        if images is not None:
+            used.add(need(images, "images"))
+            image_paths = df[images]
         if features is None:
             feature_cols = [c for c in df.columns if c not in used]
         else:
@@ -357,6 +388,8 @@ class Predictions:
             ids=ids,
             task=task,
             tolerance=tolerance,
+            sample_weight=weights,
+            images=image_paths,
         )
 
     @classmethod
@@ -426,6 +459,23 @@ class Predictions:
     def ids(self) -> np.ndarray:
         return self._ids
 
+    @property
+    def sample_weight(self) -> np.ndarray | None:
+        """The row weights given, or None when every row counts 1."""
+        return self._sample_weight
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The row weights, ones when none were given (what weighted sums use)."""
+        if self._sample_weight is None:
+            return np.ones(self.n)
+        return self._sample_weight
+
+    @property
+    def images(self) -> np.ndarray | None:
+        """The images given (an array, or an object array of file paths), or None."""
+        return self._images
+
     def row_hashes(self) -> np.ndarray:
         """A 64-bit hash of each row that does not depend on where the row stands.
 
@@ -488,6 +538,10 @@ class Predictions:
             parts.append(f"features={self._features.shape[1]}")
         if self._embeddings is not None:
             parts.append(f"embeddings={self._embeddings.shape[1]}")
+        if self._sample_weight is not None:
+            parts.append("sample_weight")
+        if self._images is not None:
+            parts.append("images")
         return f"Predictions({', '.join(parts)})"
 
     def feature(self, name: str) -> pd.Series:

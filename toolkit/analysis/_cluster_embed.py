@@ -5,7 +5,9 @@ errors; one exact k-nearest-neighbour graph of that sample serves both UMAP fits
 2-D map and the space HDBSCAN clusters) and places the other rows afterwards.
 
 umap and hdbscan are imported inside the functions that use them, so ``import
-toolkit`` stays fast.
+toolkit`` stays fast. umap is imported through :func:`import_umap`, which keeps
+umap-learn's compiled code on disk across processes and silences tqdm's notebook
+warning.
 
 >>> import numpy as np
 >>> idx = fit_sample(np.array([True, False] * 100), np.zeros(200, int), 100,
@@ -16,7 +18,9 @@ toolkit`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,6 +39,7 @@ __all__ = [
     "cluster_space_of",
     "embed_and_cluster",
     "fit_sample",
+    "import_umap",
     "neighbour_vote",
     "phase",
     "relabel",
@@ -58,6 +63,53 @@ def phase(name: str) -> Iterator[None]:
 #: where it uses 500 below (which costs 2.5 times as much and, on the planted cases of
 #: the tests, finds the same clusters).
 N_EPOCHS = 200
+
+
+# ---------------------------------------------------------------------- umap
+@functools.cache
+def import_umap() -> Any:
+    """``umap``, imported once, quietly, with its compiled code kept on disk.
+
+    umap-learn compiles its numba functions on first use in every new process (about
+    5 s on a quiet 2-core machine, more than a whole warm ``cluster_errors``): only
+    ``rdist`` is declared with ``cache=True``. numba's public ``enable_caching`` turns on
+    its on-disk cache for the others before their first call, so only the first process
+    after installing pays (numba keys the cache on the source file and the CPU, and
+    falls back to ``NUMBA_CACHE_DIR`` or the user's cache folder when site-packages is
+    read-only). In a notebook, tqdm warns at ``import umap`` that ipywidgets is missing;
+    umap draws no progress bar for us, so that warning is not shown.
+    """
+    with warnings.catch_warnings():
+        try:
+            from tqdm.std import TqdmWarning
+
+            warnings.simplefilter("ignore", TqdmWarning)
+        except ImportError:  # pragma: no cover - tqdm is a dependency of umap-learn
+            pass
+        import umap
+    _cache_compiled("umap")
+    return umap
+
+
+def _cache_compiled(package: str) -> int:
+    """Turn on numba's on-disk cache for every not-yet-compiled function of ``package``
+    (and its submodules); return how many."""
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency of umap-learn
+        return 0
+    modules = [
+        m
+        for name, m in list(sys.modules.items())
+        if m is not None and (name == package or name.startswith(package + "."))
+    ]
+    enabled = 0
+    for module in modules:
+        for fn in list(vars(module).values()):
+            if isinstance(fn, Dispatcher) and not fn.overloads:
+                fn.enable_caching()
+                enabled += 1
+    return enabled
 
 
 # ---------------------------------------------------------------------- sampling
@@ -158,7 +210,8 @@ def embed_and_cluster(
     """2-D map and cluster space of every row, HDBSCAN labels, and the fit-sample parts."""
     with phase("import umap, hdbscan"):
         import hdbscan
-        import umap  # noqa: F401  (timed here: the first import compiles numba)
+
+        import_umap()
 
     n = X.shape[0]
     X_fit = X[fit_idx]
@@ -212,8 +265,7 @@ def _fit_umap(
     An int ``seed`` makes UMAP single-threaded (umap-learn's rule for reproducible
     results); None lets it use every core.
     """
-    import umap
-
+    umap = import_umap()
     knn_dists, knn_idx = knn
     model = umap.UMAP(
         n_neighbors=knn_idx.shape[1],
