@@ -22,6 +22,7 @@ import functools
 import logging
 import sys
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,13 +60,20 @@ def phase(name: str) -> Iterator[None]:
     logger.debug("cluster_errors: %s took %.2f s", name, time.perf_counter() - started)
 
 
-#: Optimisation epochs of every UMAP fit: umap-learn's own choice above 10,000 rows,
-#: where it uses 500 below (which costs 2.5 times as much and, on the planted cases of
-#: the tests, finds the same clusters).
-N_EPOCHS = 200
+#: Optimisation epochs of every UMAP fit. umap-learn uses 200 above 10,000 rows and 500
+#: below; the fits here are on at most ``max_points`` rows and the optimisation is nearly
+#: all of their cost. On Adult (48,842 rows), 100 epochs found the same clusters as 200
+#: (row Jaccard 0.95-0.98 for the five most severe, 30 vs 27 significantly worse) in 60%
+#: of the time; the planted cases of the tests and of benchmarks/bench_clusters.py come out
+#: the same (benchmarks/RESULTS.md, "Which levers paid").
+N_EPOCHS = 100
 
 
 # ---------------------------------------------------------------------- umap
+#: Set by :func:`import_umap`: whether umap's fits release the GIL (so run side by side).
+_UMAP_STATE = {"releases_gil": False}
+
+
 @functools.cache
 def import_umap() -> Any:
     """``umap``, imported once, quietly, with its compiled code kept on disk.
@@ -88,7 +96,32 @@ def import_umap() -> Any:
             pass
         import umap
     _cache_compiled("umap")
+    _UMAP_STATE["releases_gil"] = _release_gil(umap)
     return umap
+
+
+def _release_gil(umap: Any) -> bool:
+    """Compile umap-learn's optimisation step (nearly all of a fit's time) so that it
+    releases the GIL, as numba does for ``nogil=True``; the same Python function, the
+    same code otherwise (``fastmath``, not parallel, so a seeded fit stays exact). umap
+    looks the step up in its module on every fit, so replacing it there is enough.
+    False, and fits run one after the other, if umap-learn has changed."""
+    import numba
+
+    layouts = getattr(umap, "layouts", None)
+    step = getattr(layouts, "_optimize_layout_euclidean_single_epoch", None)
+    if step is None or not hasattr(layouts, "_nb_optimize_layout_euclidean_single_epoch"):
+        return False
+    # a copy under its own name: numba keys its disk cache on the function's name and
+    # not on ``nogil``, so under umap's name it would load the GIL-holding build
+    copy = types.FunctionType(
+        step.__code__, step.__globals__, "toolkit_nogil_epoch", step.__defaults__, step.__closure__
+    )
+    copy.__qualname__ = "toolkit_nogil_epoch"
+    layouts._nb_optimize_layout_euclidean_single_epoch = numba.njit(
+        copy, fastmath=True, parallel=False, nogil=True, cache=True
+    )
+    return True
 
 
 def _cache_compiled(package: str) -> int:
@@ -183,10 +216,11 @@ def _knn(X: np.ndarray, k: int) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
 
 def cluster_space_of(
     X_fit: np.ndarray, n_neighbors: int, cluster_dims: int
-) -> Callable[[np.ndarray, int | None], np.ndarray]:
-    """``space_of(rows, seed)``: the space HDBSCAN clusters, built from ``X_fit[rows]``
-    alone as :func:`embed_and_cluster` builds it from all of ``X_fit`` (the stability
-    re-runs rebuild it on each draw, with a new seed)."""
+) -> Callable[[list[tuple[np.ndarray, int | None]]], list[np.ndarray]]:
+    """``spaces_of([(rows, seed), ...])``: for each draw, the space HDBSCAN clusters,
+    built from ``X_fit[rows]`` alone as :func:`embed_and_cluster` builds it from all of
+    ``X_fit`` (the stability re-runs rebuild it on each draw, with a new seed). The UMAP
+    fits run side by side (see :func:`side_by_side`)."""
 
     def space_of(rows: np.ndarray, seed: int | None) -> np.ndarray:
         X_rows = X_fit[rows]
@@ -195,7 +229,40 @@ def cluster_space_of(
         _, knn = _knn(X_rows, min(n_neighbors, rows.size - 1))
         return _fit_umap(X_rows, knn, cluster_dims, 0.0, seed)
 
-    return space_of
+    def spaces_of(draws: list[tuple[np.ndarray, int | None]]) -> list[np.ndarray]:
+        return side_by_side([functools.partial(space_of, rows, seed) for rows, seed in draws])
+
+    return spaces_of
+
+
+def side_by_side(jobs: list[Callable[[], np.ndarray]]) -> list[np.ndarray]:
+    """Run UMAP fits in threads, two at a time, and return their results in order.
+
+    Each fit is single-threaded (a seeded UMAP is) and, with :func:`import_umap`, its
+    optimisation releases the GIL, so two fits take about the time of one on two cores.
+    Every fit has its own seed and state: the results do not depend on the threads.
+    umap's warnings are filtered here, once, in the calling thread (the filters are
+    process-wide; ``catch_warnings`` inside threads would race).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _quiet_umap():
+        import_umap()
+        if len(jobs) < 2 or not _UMAP_STATE["releases_gil"]:
+            return [job() for job in jobs]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="toolkit-umap") as pool:
+            futures = [pool.submit(job) for job in jobs]
+            return [f.result() for f in futures]
+
+
+@contextmanager
+def _quiet_umap() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # the graph is given without a search index: fine, we never call transform
+        warnings.filterwarnings("ignore", message="precomputed_knn")
+        # a graph with several components: UMAP falls back to another init itself
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        yield
 
 
 def embed_and_cluster(
@@ -220,12 +287,14 @@ def embed_and_cluster(
     # outside the sample.
     with phase("k-NN graph"):
         nn, knn = _knn(X_fit, min(n_neighbors, fit_idx.size - 1))
-    coords_fit = _fit_umap(X_fit, knn, 2, 0.1, seed)
-    if X.shape[1] <= cluster_dims:
-        space_fit = X_fit.astype(np.float64)
-    else:
+    jobs = [functools.partial(_fit_umap, X_fit, knn, 2, 0.1, seed)]
+    if X.shape[1] > cluster_dims:
         # min_dist=0 packs clusters tightly, the setting umap-learn advises for clustering
-        space_fit = _fit_umap(X_fit, knn, cluster_dims, 0.0, seed)
+        jobs.append(functools.partial(_fit_umap, X_fit, knn, cluster_dims, 0.0, seed))
+    with phase("UMAP maps, side by side"):
+        fitted_maps = side_by_side(jobs)
+    coords_fit = fitted_maps[0]
+    space_fit = fitted_maps[1] if len(fitted_maps) > 1 else X_fit.astype(np.float64)
 
     with phase("HDBSCAN"):
         clusterer = hdbscan.HDBSCAN(
@@ -276,13 +345,8 @@ def _fit_umap(
         n_jobs=1 if seed is not None else -1,
         precomputed_knn=(knn_idx, knn_dists.astype(np.float32)),
     )
-    with warnings.catch_warnings():
-        # the graph is given without a search index: fine, we never call transform
-        warnings.filterwarnings("ignore", message="precomputed_knn")
-        # a graph with several components: UMAP falls back to another init itself
-        warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        with phase(f"UMAP to {n_components}-D"):
-            return np.asarray(model.fit_transform(X_fit), dtype=np.float64)
+    with phase(f"UMAP to {n_components}-D"):
+        return np.asarray(model.fit_transform(X_fit), dtype=np.float64)
 
 
 def neighbour_vote(neighbour_labels: np.ndarray, weights: np.ndarray) -> np.ndarray:

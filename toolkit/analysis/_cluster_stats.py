@@ -168,7 +168,7 @@ def _examples(
 
 
 def stability(
-    space_of: Callable[[np.ndarray, int | None], np.ndarray],
+    spaces_of: Callable[[list[tuple[np.ndarray, int | None]]], list[np.ndarray]],
     labels_fit: np.ndarray,
     k: int,
     min_cluster_size: int,
@@ -179,7 +179,7 @@ def stability(
     """Mean over re-runs of each cluster's best-match Jaccard (NaN if none).
 
     A re-run repeats what made the clusters on a bootstrap draw of the fit sample:
-    ``space_of(rows, seed)`` rebuilds the space HDBSCAN clusters from those rows alone
+    ``spaces_of([(rows, seed), ...])`` rebuilds the space HDBSCAN clusters from those rows alone
     (the UMAP reduction re-fitted with a new seed, when one is used), then HDBSCAN runs
     on it. So the measure covers the map's randomness as well as HDBSCAN's. A draw keeps
     each distinct row once (repeated identical points would distort the k-NN graph and
@@ -191,15 +191,17 @@ def stability(
     import hdbscan
 
     m = labels_fit.shape[0]
-    scores = np.zeros((n_bootstrap, k))
-    for b in range(n_bootstrap):
+    draws = []
+    for _ in range(n_bootstrap):  # drawn in order first: the same draws however they run
         rows = np.unique(rng.integers(0, m, m))
+        draws.append((rows, int(rng.integers(2**31 - 1))))
+    scores = np.zeros((n_bootstrap, k))
+    for b, ((rows, _), space) in enumerate(zip(draws, spaces_of(draws))):
         share = rows.size / m
-        seed = int(rng.integers(2**31 - 1))
         boot = hdbscan.HDBSCAN(
             min_cluster_size=max(2, round(min_cluster_size * share)),
             min_samples=max(1, round(min_samples * share)),
-        ).fit(space_of(rows, seed))
+        ).fit(space)
         scores[b] = best_jaccard(labels_fit[rows], np.asarray(boot.labels_), k)
     return scores.mean(axis=0)
 

@@ -353,8 +353,8 @@ def cluster_errors(
     labels, order = relabel(emb.labels, errors, alpha)
     with phase("stability"):
         labels_fit = apply_order(emb.labels_fit, order)
-        space_of = cluster_space_of(X[fit_idx], n_neighbors, cluster_dims)
-        jaccard = stability(space_of, labels_fit, len(order), mcs, ms, n_bootstrap, rng)
+        spaces_of = cluster_space_of(X[fit_idx], n_neighbors, cluster_dims)
+        jaccard = stability(spaces_of, labels_fit, len(order), mcs, ms, n_bootstrap, rng)
     table = cluster_table(p, labels, emb.space, jaccard, n_examples, alpha)
     if features is None or features.shape[1] == 0:
         table["description"] = EMBEDDINGS_ONLY
