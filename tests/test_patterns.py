@@ -22,7 +22,7 @@ from toolkit.analysis._pattern_scores import (
     refinement_bound,
 )
 from toolkit.analysis._pattern_search import SearchSettings, search_patterns
-from toolkit.analysis._stats import worse_than_rest_p_values
+from toolkit.analysis._stats import rest_p_values, worse_than_rest_p_values
 from toolkit.analysis.conditions import Condition, Pattern
 from toolkit.analysis.patterns import ErrorPatterns
 from toolkit.exceptions import (
@@ -503,9 +503,11 @@ def test_atoms_of_an_ordered_column_and_of_the_others():
 # ------------------------------------------------------- the pruned search is exact
 
 
-def _brute_force(frame, errors, atoms, settings):
+def _brute_force(frame, errors, atoms, settings, weights=None):
     """The k best eligible conjunctions by enumeration: rows from each rule's mask on the
     frame, the eligibility of the module docstring, the documented total order."""
+    if weights is not None:
+        return _brute_force_weighted(frame, errors, atoms, settings, weights)
     n_total, e_total = len(frame), int(errors.sum())
     sizes = [a.n_atoms for a in atoms]
     counted = {}
@@ -534,6 +536,56 @@ def _brute_force(frame, errors, atoms, settings):
             ranked.append((-score[0], -e, len(combo), combo, picks, n, e))
     ranked.sort()
     return [(combo, picks, n, e) for *_, combo, picks, n, e in ranked[: settings.k]]
+
+
+def _brute_force_weighted(frame, errors, atoms, settings, w):
+    """:func:`_brute_force` with sample weights: support in rows, every rate, score and
+    test on the weighted sums of each rule's mask."""
+
+    def sums(mask):
+        return w[mask & errors].sum(), w[mask].sum(), (w[mask] ** 2).sum()
+
+    e_total, n_total, sq_total = sums(np.ones(len(frame), dtype=bool))
+    sizes = [a.n_atoms for a in atoms]
+    counted = {}
+    for level in range(1, settings.depth + 1):
+        for combo in combinations(range(len(atoms)), level):
+            for picks in product(*(range(sizes[j]) for j in combo)):
+                mask = np.ones(len(frame), dtype=bool)
+                for j, a in zip(combo, picks):
+                    mask &= atoms[j].conditions[a].mask(frame)
+                if mask.sum() >= settings.support:
+                    counted[combo, picks] = (int(mask.sum()), int(errors[mask].sum()), *sums(mask))
+    ranked = []
+    for (combo, picks), (n, e, we, wn, w2) in counted.items():
+        p = rest_p_values(*(np.array([x]) for x in (we, wn, w2)), e_total, n_total, sq_total)[0]
+        ok = p < settings.alpha / settings.n_candidates
+        ok &= wn > 0 and we / wn >= settings.min_lift * (e_total / n_total)
+        for drop in range(len(combo)) if len(combo) > 1 else ():
+            parent = (combo[:drop] + combo[drop + 1 :], picks[:drop] + picks[drop + 1 :])
+            _, _, we_p, wn_p, w2_p = counted[parent]
+            n_refinements = sum(sizes) - sum(sizes[j] for j in parent[0])
+            p_parent = rest_p_values(*(np.array([x]) for x in (we, wn, w2)), we_p, wn_p, w2_p)[0]
+            ok &= not we * wn_p < settings.min_improvement * we_p * wn
+            ok &= p_parent * n_refinements < settings.alpha
+        if ok:
+            score = pattern_scores(
+                settings.rank_by, np.array([we]), np.array([wn]), e_total, n_total, np.array([w2])
+            )
+            ranked.append((-score[0], -e, len(combo), combo, picks, n, e))
+    ranked.sort()
+    return [(combo, picks, n, e) for *_, combo, picks, n, e in ranked[: settings.k]]
+
+
+def _weights(seed, n):
+    """Integers 0..3, positive reals, or reals with some zeros (a third of seeds each)."""
+    rng = np.random.default_rng(seed + 1)
+    kind = seed % 3
+    if kind == 0:
+        return rng.integers(0, 4, n).astype(float)
+    if kind == 1:
+        return rng.uniform(0.1, 3.0, n)
+    return np.where(rng.random(n) < 0.2, 0.0, rng.exponential(1.0, n))
 
 
 def _found(top):
@@ -592,6 +644,101 @@ def test_pruned_search_equals_brute_force_enumeration(
     )
     assert _found(pruned) == _found(exhaustive)[:k]
     assert pruned.n_tested <= exhaustive.n_tested
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(40, 200),
+    depth=st.integers(1, 3),
+    support=st.integers(1, 25),
+    k=st.integers(1, 8),
+    rank_by=st.sampled_from(["severity", "excess", "errors"]),
+    alpha=st.sampled_from([0.05, 0.5, 0.95]),
+    min_lift=st.sampled_from([1.0, 1.25]),
+    min_improvement=st.sampled_from([1.0, 1.2]),
+)
+def test_pruned_search_equals_brute_force_enumeration_with_weights(
+    seed, n, depth, support, k, rank_by, alpha, min_lift, min_improvement
+):
+    # the weighted bound keeps the search exact (support in rows, scores by weight)
+    frame, wrong = _small_frame(seed, n)
+    w = _weights(seed, n)
+    if not w.any():
+        w[0] = 1.0
+    atoms = [column_atoms(frame[c], c, bins=3) for c in frame.columns]
+    settings = SearchSettings(
+        depth=depth,
+        support=support,
+        k=k,
+        rank_by=rank_by,
+        alpha=alpha,
+        n_candidates=n_conjunctions([a.n_atoms for a in atoms], depth),
+        min_lift=min_lift,
+        min_improvement=min_improvement,
+    )
+    rows = np.ones(n, dtype=bool)
+    pruned = search_patterns(atoms, rows, wrong, settings, w)
+    assert _found(pruned) == _brute_force(frame, wrong, atoms, settings, w)
+    exhaustive = search_patterns(
+        atoms, rows, wrong, SearchSettings(**{**vars(settings), "k": None}), w
+    )
+    assert _found(pruned) == _found(exhaustive)[:k]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    size=st.integers(1, 60),
+    support=st.integers(1, 40),
+    rank_by=st.sampled_from(["severity", "excess", "errors"]),
+)
+def test_weighted_refinement_bound_is_above_every_refinement(seed, size, support, rank_by):
+    # a pattern of ``size`` weighted rows inside 400; any subset of at least ``support``
+    # of its rows scores at most the pattern's weighted bound
+    rng = np.random.default_rng(seed)
+    w_all = _weights(seed, 400) + (seed % 2) * 0.05
+    wrong_all = rng.random(400) < rng.uniform(0.05, 0.9)
+    if not w_all.any() or not (w_all * wrong_all).any():
+        return
+    rows = rng.choice(400, size, replace=False)
+    w, wrong = w_all[rows], wrong_all[rows]
+    right = w_all[~wrong_all]
+    min_weight = float(right.min()) if right.size else 0.0
+    totals = ((w_all * wrong_all).sum(), w_all.sum())
+    bound = refinement_bound(
+        rank_by,
+        np.array([wrong.sum()]),
+        support,
+        *totals,
+        error_weight=np.array([w[wrong].sum()]),
+        min_weight=min_weight,
+    )[0]
+    for _ in range(30):
+        sub = rng.random(size) < rng.uniform(0.2, 1.0)
+        if sub.sum() < support or w[sub].sum() == 0:
+            continue
+        score = pattern_scores(
+            rank_by,
+            np.array([w[sub & wrong].sum()]),
+            np.array([w[sub].sum()]),
+            *totals,
+            np.array([(w[sub] ** 2).sum()]),
+        )[0]
+        assert score <= bound + 1e-9
+
+
+def test_grouped_counting_with_weights_equals_the_dense_grid(monkeypatch):
+    frame, wrong = _small_frame(3, 400)
+    w = _weights(2, 400)
+    atoms = [column_atoms(frame[c], c, bins=3) for c in frame.columns]
+    settings = SearchSettings(3, 5, None, "severity", 0.95, 10**6, 1.0, 1.0)
+    dense = search_patterns(atoms, np.ones(400, dtype=bool), wrong, settings, w)
+    monkeypatch.setattr(_pattern_count, "DENSE_CELL_LIMIT", 16)
+    grouped = search_patterns(atoms, np.ones(400, dtype=bool), wrong, settings, w)
+    assert _found(grouped) == _found(dense) and len(dense) > 0
+    np.testing.assert_allclose(grouped.we, dense.we)
+    np.testing.assert_allclose(grouped.w2, dense.w2)
 
 
 def test_grouped_counting_equals_the_dense_grid(monkeypatch):

@@ -4,6 +4,7 @@ scikit-learn's confusion matrix and metrics."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -162,3 +163,38 @@ def test_diagnose_chooses_the_threshold_of_the_given_cost():
     assert tk.diagnose(multi, sections=["thresholds"]).skipped["thresholds"] == (
         "thresholds apply to binary tasks; this is a multiclass task"
     )
+
+
+# ---------------------------------------------------------------------- sample weights
+def test_integer_weights_give_what_repeating_the_rows_gives():
+    """An independent oracle: weight 3 on a row is the row written three times."""
+    rng = np.random.default_rng(3)
+    n = 60
+    y = rng.integers(0, 2, n)
+    scores = np.round(np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1), 3)
+    w = rng.integers(1, 4, n)
+    weighted = tk.Predictions(y, proba=scores, sample_weight=w)
+    repeated = tk.Predictions(np.repeat(y, w), proba=np.repeat(scores, w))
+    for options in ({}, {"cost": [[0, 1], [5, 0]]}):
+        a = tk.analyze_thresholds(weighted, **options)
+        b = tk.analyze_thresholds(repeated, **options)
+        assert a.threshold == b.threshold
+        assert a.value == pytest.approx(b.value)
+        assert a.roc_auc == pytest.approx(b.roc_auc)
+        assert a.average_precision == pytest.approx(b.average_precision)
+        pd.testing.assert_frame_equal(a.table, b.table, check_dtype=False)
+
+
+def test_a_business_metric_that_takes_weights_gets_them():
+    seen = []
+
+    def weighted_accuracy(y_true, y_pred, sample_weight=None):
+        seen.append(sample_weight)
+        return float(np.average(y_true == y_pred, weights=sample_weight))
+
+    p = tk.Predictions([0, 0, 1, 1], proba=[0.1, 0.4, 0.35, 0.8], sample_weight=[1, 1, 4, 1])
+    result = tk.analyze_thresholds(p, metric=weighted_accuracy)
+    assert all(s is not None and s.tolist() == [1, 1, 4, 1] for s in seen)
+    # by hand: at 0.35 every positive is caught and one negative (weight 1) is wrong: 6/7
+    assert result.value == pytest.approx(6 / 7)
+    assert result.threshold <= 0.35

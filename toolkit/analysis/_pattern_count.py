@@ -6,6 +6,9 @@ cells, e.g. a prefix of the values for ``x ≤ v``). A grid too large to hold is
 group by group: the rows are grouped by their cells on the columns whose atoms are
 their cells, and the ordered columns are counted densely within each chunk of groups.
 
+With sample weights, the same grids also sum each conjunction's weight, weighted errors
+and squared weights (rows and error rows are still counted: support is in rows).
+
 A conjunction is identified by its *key*: the flat index of its atoms in the grid of
 atoms of its columns (``np.ravel_multi_index``).
 """
@@ -27,14 +30,42 @@ DENSE_CELL_LIMIT = 2_000_000
 
 @dataclass
 class Counts:
-    """The conjunctions of one combination of columns with enough rows, by key."""
+    """The conjunctions of one combination of columns with enough rows, by key: rows
+    and error rows, and with sample weights the weight ``w``, the weighted errors ``we``
+    and the sum of squared weights ``w2`` (None without weights)."""
 
     keys: np.ndarray  # sorted flat indices in the grid of atoms
     n: np.ndarray
     errors: np.ndarray
+    w: np.ndarray | None = None
+    we: np.ndarray | None = None
+    w2: np.ndarray | None = None
 
     def take(self, keep: np.ndarray) -> Counts:
-        return Counts(self.keys[keep], self.n[keep], self.errors[keep])
+        if self.w is None:
+            return Counts(self.keys[keep], self.n[keep], self.errors[keep])
+        return Counts(
+            self.keys[keep],
+            self.n[keep],
+            self.errors[keep],
+            self.w[keep],
+            self.we[keep],
+            self.w2[keep],
+        )
+
+    def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the scores and tests use: (errors, n, None) in rows, or the weighted
+        (we, w, w2)."""
+        if self.w is None:
+            return self.errors, self.n, None
+        return self.we, self.w, self.w2
+
+    @staticmethod
+    def concat(parts: list[Counts]) -> Counts:
+        fields = ("keys", "n", "errors", "w", "we", "w2")
+        if parts[0].w is None:
+            fields = fields[:3]
+        return Counts(*(np.concatenate([getattr(c, f) for c in parts]) for f in fields))
 
 
 class CellCounter:
@@ -45,13 +76,24 @@ class CellCounter:
     """
 
     def __init__(
-        self, columns: list[ColumnAtoms], rows: np.ndarray, errors: np.ndarray, support: int
+        self,
+        columns: list[ColumnAtoms],
+        rows: np.ndarray,
+        errors: np.ndarray,
+        support: int,
+        weights: np.ndarray | None = None,
     ) -> None:
         # one contiguous column per feature: the counts read whole columns
         self.codes = np.empty((int(rows.sum()), len(columns)), dtype=np.int32, order="F")
         for j, c in enumerate(columns):
             self.codes[:, j] = c.codes[rows]
         self.errors = errors.astype(np.int64)
+        # per row: weight, weighted error, squared weight (None: unweighted)
+        self.weights = (
+            None
+            if weights is None
+            else [weights, np.where(errors, weights, 0.0), weights * weights]
+        )
         self.cell_dims = np.array([c.n_cells for c in columns], dtype=np.int64)
         self.atom_dims = np.array([c.n_atoms for c in columns], dtype=np.int64)
         # the map from cells to atoms of an ordered column (None: its atoms are its cells)
@@ -91,9 +133,28 @@ class CellCounter:
                 grid = np.moveaxis(moved, 0, offset + axis)
         return grid
 
+    def _weighted(
+        self,
+        cells: np.ndarray,
+        size: int,
+        shape: tuple[int, ...],
+        combo: tuple[int, ...],
+        offset: int,
+        rows: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """The weighted sums of every conjunction (flat), from each row's cell."""
+        out = []
+        for values in self.weights or ():
+            grid = np.bincount(
+                cells, weights=values if rows is None else values[rows], minlength=size
+            )
+            out.append(self._to_atoms(grid.reshape(shape), combo, offset).ravel())
+        return out
+
     def _count_dense(self, combo: tuple[int, ...]) -> Counts:
         dims = tuple(int(d) for d in self.cell_dims[list(combo)])
         key = self._key(combo)
+        sums = self._weighted(key, math.prod(dims), dims, combo, 0)
         key <<= 1
         key |= self.errors
         grid = np.bincount(key, minlength=2 * math.prod(dims)).reshape(*dims, 2)
@@ -101,7 +162,7 @@ class CellCounter:
         errors = grid[..., 1].ravel()
         n = grid[..., 0].ravel() + errors
         keys = np.flatnonzero(n >= self.support)
-        return Counts(keys, n[keys], errors[keys])
+        return Counts(keys, n[keys], errors[keys], *(x[keys] for x in sums))
 
     def _count_grouped(self, combo: tuple[int, ...]) -> Counts:
         """Group rows by their cells on the unordered columns, count chunks of groups."""
@@ -127,11 +188,16 @@ class CellCounter:
         for first in range(0, groups.size, per_chunk):
             lo, hi = np.searchsorted(group, [first, first + per_chunk])
             size = min(per_chunk, groups.size - first)
-            local = ((group[lo:hi] - first) * ord_size + ord_key[lo:hi]) << 1
+            cells = (group[lo:hi] - first) * ord_size + ord_key[lo:hi]
+            ord_combo = tuple(combo[a] for a in ordered)
+            sums = self._weighted(
+                cells, size * ord_size, (size, *ord_dims), ord_combo, 1, rows[lo:hi]
+            )
+            local = cells << 1
             local |= self.errors[rows[lo:hi]]
             grid = np.bincount(local, minlength=2 * size * ord_size)
             grid = grid.reshape(size, *ord_dims, 2)
-            grid = self._to_atoms(grid, tuple(combo[a] for a in ordered), 1)
+            grid = self._to_atoms(grid, ord_combo, 1)
             errors = grid[..., 1].ravel()
             n = grid[..., 0].ravel() + errors
             flat = np.flatnonzero(n >= self.support)
@@ -143,10 +209,11 @@ class CellCounter:
             for a, atoms in zip(ordered, where[1:]):
                 index[a] = atoms
             keys = np.ravel_multi_index(tuple(index), shape)
-            parts.append(Counts(keys, n[flat], errors[flat]))
+            parts.append(Counts(keys, n[flat], errors[flat], *(x[flat] for x in sums)))
         if not parts:
-            return Counts(*(np.zeros(0, dtype=np.int64) for _ in range(3)))
-        found = Counts(*(np.concatenate(x) for x in zip(*((c.keys, c.n, c.errors) for c in parts))))
+            empty = [np.zeros(0, dtype=np.int64) for _ in range(3)]
+            return Counts(*empty, *(np.zeros(0) for _ in self.weights or ()))
+        found = Counts.concat(parts)
         return found.take(np.argsort(found.keys, kind="stable"))
 
 

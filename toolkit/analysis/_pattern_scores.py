@@ -8,6 +8,10 @@ With ``e`` errors in ``n`` rows, out of ``E`` errors in ``N`` rows:
   error rate of the rows outside the pattern (0 for a pattern of every row);
 - *errors*: ``e``, every error of the pattern (the upper bound of what fixing it gives).
 
+With sample weights ``e``, ``n``, ``E`` and ``N`` are sums of weights (the errors'
+and the rows'), and the severity is the Wilson bound on the Kish effective counts
+(:func:`~toolkit.analysis._stats.effective_counts`, from the sums of squared weights).
+
 >>> excess_errors(np.array([30]), np.array([40]), 38, 200).tolist()  # 30 - 40 * 8 / 160
 [28.0]
 >>> n_conjunctions([3, 2], depth=2)  # 3 + 2 single conditions, 3 * 2 pairs
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from toolkit.analysis._stats import wilson_interval
+from toolkit.analysis._stats import effective_counts, wilson_interval
 
 __all__ = [
     "RANK_BY",
@@ -40,7 +44,9 @@ RANK_BY = ("severity", "excess", "errors")
 SUPPORT_FLOOR = 10
 
 
-def excess_errors(errors: np.ndarray, n: np.ndarray, errors_total: int, n_total: int) -> np.ndarray:
+def excess_errors(
+    errors: np.ndarray, n: np.ndarray, errors_total: float, n_total: float
+) -> np.ndarray:
     """Errors above the error rate of the rows outside the pattern (0 with no rows outside)."""
     e = np.asarray(errors, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -51,10 +57,19 @@ def excess_errors(errors: np.ndarray, n: np.ndarray, errors_total: int, n_total:
 
 
 def pattern_scores(
-    rank_by: str, errors: np.ndarray, n: np.ndarray, errors_total: int, n_total: int
+    rank_by: str,
+    errors: np.ndarray,
+    n: np.ndarray,
+    errors_total: float,
+    n_total: float,
+    sq: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The score of each pattern under ``rank_by`` (higher ranks first)."""
+    """The score of each pattern under ``rank_by`` (higher ranks first). Weighted:
+    ``errors``, ``n`` and the totals are sums of weights and ``sq`` the patterns' sums
+    of squared weights (None: counts of rows)."""
     if rank_by == "severity":
+        if sq is not None:
+            return wilson_interval(*effective_counts(errors, n, sq))[0]
         return wilson_interval(errors, n)[0]
     if rank_by == "excess":
         return excess_errors(errors, n, errors_total, n_total)
@@ -62,7 +77,13 @@ def pattern_scores(
 
 
 def refinement_bound(
-    rank_by: str, errors: np.ndarray, support: int, errors_total: int, n_total: int
+    rank_by: str,
+    errors: np.ndarray,
+    support: int,
+    errors_total: float,
+    n_total: float,
+    error_weight: np.ndarray | None = None,
+    min_weight: float = 0.0,
 ) -> np.ndarray:
     """The best score any pattern with at most ``errors`` errors and at least ``support``
     rows can have: a bound on the score of every refinement of a pattern.
@@ -87,7 +108,28 @@ def refinement_bound(
     bound of ``e'`` errors in ``e'`` rows is ``e' / (e' + z^2)``; the excess is
     ``e' (N - E) / (N - e')``), and the two pieces meet at ``e' = support``. The best
     is ``score(e, max(support, e))``, which this returns.
+
+    Weighted (``error_weight`` given): ``errors`` counts the pattern's error rows, ``a``
+    of them, ``error_weight`` is their weight ``E``, the totals are weights, and every
+    right row weighs at least ``min_weight`` (``w0``). A refinement keeps ``a' <= a``
+    error rows of weight ``E' <= E`` and at least ``b = max(0, support - a)`` right rows,
+    of weight ``W_b >= b w0`` and squared weight ``S_b >= b w0²``; its error rows have
+    ``Σw² >= E'² / a'`` (Cauchy–Schwarz). Its severity is the largest ``p`` with
+    ``E' - p (E' + W_b) > z sqrt(p (1 - p) (Σw²))``, and every such ``p`` also has
+    ``F(E', a') = E' (1 - p) - p b w0 - z sqrt(p (1 - p) (E'² / a' + b w0²)) > 0``. ``F``
+    rises with ``a'`` and, for the ``p < a' / (a' + z²)`` where it can be positive, with
+    ``E'``: so the severity is at most the root of ``F(E, a)``, the Wilson bound of
+    weight ``W = E + b w0`` and squared weight ``E² / a + b w0²``, which this returns.
+    The excess rises with ``E'`` and falls with the refinement's weight ``W' >= E' + b
+    w0``, and ``x -> excess(x, x + c)`` rises (its derivative is ``(R - r)(R + x + c) /
+    R²`` with ``r <= R`` the error weight and the weight outside): the bound is
+    ``excess(E, E + b w0)``. With unit weights (``w0 = 1``, ``E = a``) both are the
+    unweighted bounds.
     """
+    if error_weight is not None:
+        return _weighted_bound(
+            rank_by, errors, support, errors_total, n_total, error_weight, min_weight
+        )
     e = np.asarray(errors, dtype=np.int64)
     if rank_by == "errors":
         return e.astype(float)
@@ -96,6 +138,50 @@ def refinement_bound(
         # excess <= e' <= e, which also covers a refinement that is every row
         return np.where(n_best < n_total, excess_errors(e, n_best, errors_total, n_total), e)
     return wilson_interval(e, n_best)[0]
+
+
+def _weighted_bound(
+    rank_by: str,
+    errors: np.ndarray,
+    support: int,
+    errors_total: float,
+    n_total: float,
+    error_weight: np.ndarray,
+    min_weight: float,
+) -> np.ndarray:
+    """:func:`refinement_bound` with sample weights (its docstring has the argument)."""
+    big_e = np.asarray(error_weight, dtype=float)
+    if rank_by == "errors":
+        return big_e.copy()
+    a = np.asarray(errors, dtype=float)
+    b = np.maximum(support - a, 0.0)
+    w_best = big_e + b * min_weight
+    if rank_by == "excess":
+        return np.where(
+            w_best < n_total, excess_errors(big_e, w_best, errors_total, n_total), big_e
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sq_best = np.where(a > 0, big_e * big_e / a, 0.0) + b * min_weight**2
+    low = wilson_interval(*effective_counts(big_e, w_best, sq_best))[0]
+    return np.where(big_e > 0, np.nan_to_num(low, nan=0.0), 0.0)
+
+
+def min_lift_reachable(
+    errors: np.ndarray,
+    support: int,
+    min_rate: float,
+    error_weight: np.ndarray | None = None,
+    min_weight: float = 0.0,
+) -> np.ndarray:
+    """Can a refinement of each pattern reach the error rate ``min_rate``? Unweighted,
+    its rate is at most ``e / support`` below ``support`` errors; weighted, at most
+    ``E / (E + b w0)`` (the notation of :func:`refinement_bound`)."""
+    e = np.asarray(errors)
+    if error_weight is None:
+        return e >= min_rate * support - 1e-12
+    big_e = np.asarray(error_weight, dtype=float)
+    w_best = big_e + np.maximum(support - e, 0) * min_weight
+    return (big_e > 0) & (big_e >= min_rate * w_best - 1e-12)
 
 
 def n_conjunctions(n_atoms: Sequence[int], depth: int) -> int:
@@ -109,8 +195,8 @@ def n_conjunctions(n_atoms: Sequence[int], depth: int) -> int:
 
 
 def detectable_support(
-    n_search: int,
-    errors_search: int,
+    n_search: float,
+    errors_search: float,
     n_candidates: int,
     alpha: float,
     floor: int = SUPPORT_FLOOR,

@@ -22,6 +22,12 @@ it was kept for refinement and its counts are at hand for the parent tests. A
 conjunction whose refinements cannot reach ``min_lift`` (``errors / support`` below it)
 is not refined either: no refinement could be eligible.
 
+Sample weights. With weights, ``support`` still counts rows, and the scores, the lift and
+the tests use the weighted sums (the tests on Kish effective counts). The bound is then
+the weighted one of :func:`~toolkit.analysis._pattern_scores.refinement_bound`, which
+needs the smallest weight of a right row of the search (``min_weight``): the argument
+above is otherwise unchanged, and the search stays exact.
+
 Budget. Counting a level costs time, and the counts of a level are held while the
 next is counted. With ``max_work`` set, the cost of each level from two conditions on
 is estimated before it is counted (:func:`combination_cost` per combination of columns:
@@ -43,8 +49,12 @@ import numpy as np
 
 from toolkit.analysis._pattern_atoms import ColumnAtoms
 from toolkit.analysis._pattern_count import CellCounter, Counts
-from toolkit.analysis._pattern_scores import pattern_scores, refinement_bound
-from toolkit.analysis._stats import worse_than_rest_p_values
+from toolkit.analysis._pattern_scores import (
+    min_lift_reachable,
+    pattern_scores,
+    refinement_bound,
+)
+from toolkit.analysis._stats import rest_p_values
 
 __all__ = [
     "SearchLimit",
@@ -98,12 +108,40 @@ class SearchSettings:
     max_work: int | None = None  # None: no budget (exact)
 
 
+@dataclass(frozen=True)
+class Totals:
+    """The search rows as the scores and tests see them: ``errors`` and ``n`` are counts
+    of rows (``sq`` None) or, with sample weights, sums of weights (``sq`` the sum of
+    squared weights, ``min_weight`` the smallest weight of a right row); ``rows`` counts
+    the rows either way."""
+
+    errors: float
+    n: float
+    rows: int
+    sq: float | None = None
+    min_weight: float = 0.0
+
+    @classmethod
+    def of(cls, errors: np.ndarray, weights: np.ndarray | None) -> Totals:
+        if weights is None:
+            return cls(int(errors.sum()), int(errors.shape[0]), int(errors.shape[0]))
+        right = weights[~errors]
+        return cls(
+            float(weights[errors].sum()),
+            float(weights.sum()),
+            int(errors.shape[0]),
+            float((weights * weights).sum()),
+            float(right.min()) if right.size else 0.0,
+        )
+
+
 @dataclass
 class TopPatterns:
     """The best eligible conjunctions of the search rows, best first.
 
     Row ``i`` has ``levels[i] + 1`` conditions: atom ``atoms[i, j]`` of column
-    ``columns[i, j]`` for ``j <= levels[i]`` (the rest is padding, -1).
+    ``columns[i, j]`` for ``j <= levels[i]`` (the rest is padding, -1). ``w``, ``we``
+    and ``w2`` are the weighted sums (rows, error rows and rows again without weights).
     """
 
     columns: np.ndarray
@@ -113,6 +151,9 @@ class TopPatterns:
     errors: np.ndarray
     p_values: np.ndarray
     scores: np.ndarray
+    w: np.ndarray
+    we: np.ndarray
+    w2: np.ndarray
     n_tested: int = 0
     limits: tuple[SearchLimit, ...] = ()
 
@@ -133,6 +174,9 @@ class TopPatterns:
             self.errors[index],
             self.p_values[index],
             self.scores[index],
+            self.w[index],
+            self.we[index],
+            self.w2[index],
             self.n_tested,
             self.limits,
         )
@@ -153,6 +197,9 @@ class TopPatterns:
             self.errors,
             self.p_values,
             self.scores,
+            self.w,
+            self.we,
+            self.w2,
         )
 
     @classmethod
@@ -163,16 +210,21 @@ class TopPatterns:
     def empty(cls, depth: int) -> TopPatterns:
         pad = np.zeros((0, depth), dtype=np.int64)
         zero = np.zeros(0, dtype=np.int64)
-        return cls(pad, pad, zero, zero, zero, np.zeros(0), np.zeros(0))
+        return cls(pad, pad, zero, zero, zero, *(np.zeros(0) for _ in range(5)))
 
 
 def search_patterns(
-    columns: list[ColumnAtoms], rows: np.ndarray, errors: np.ndarray, settings: SearchSettings
+    columns: list[ColumnAtoms],
+    rows: np.ndarray,
+    errors: np.ndarray,
+    settings: SearchSettings,
+    weights: np.ndarray | None = None,
 ) -> TopPatterns:
     """The ``settings.k`` best eligible conjunctions on ``rows`` (a bool mask) of the
-    columns' atoms, ``errors`` being the error indicator of those rows."""
-    counter = CellCounter(columns, rows, errors, settings.support)
-    totals = (int(errors.sum()), int(errors.shape[0]))
+    columns' atoms, ``errors`` being the error indicator of those rows and ``weights``
+    their sample weights (None: every row counts 1)."""
+    counter = CellCounter(columns, rows, errors, settings.support, weights)
+    totals = Totals.of(errors, weights)
     top = TopPatterns.empty(settings.depth)
     refinable: dict[tuple[int, ...], Counts] = {}
     column_bound = np.full(len(columns), -np.inf)
@@ -235,7 +287,7 @@ def _budget_columns(
     counter: CellCounter,
     refinable: dict[tuple[int, ...], Counts],
     column_bound: np.ndarray,
-    totals: tuple[int, int],
+    totals: Totals,
     settings: SearchSettings,
 ) -> tuple[np.ndarray, SearchLimit | None]:
     """The columns the next level is counted on: every column with conjunctions left
@@ -249,7 +301,7 @@ def _budget_columns(
         return present, None
     combos = np.array(sorted(refinable), dtype=np.int64)
     cells = np.prod(counter.atom_dims[combos], axis=1)
-    work = _level_work(combos, cells, present, counter.atom_dims, totals[1])
+    work = _level_work(combos, cells, present, counter.atom_dims, totals.rows)
     if work <= settings.max_work:
         return present, None
     order = [j for j in np.lexsort((np.arange(n_columns), -column_bound)) if present[j]]
@@ -258,7 +310,7 @@ def _budget_columns(
         m = (lo + hi + 1) // 2
         allowed = np.zeros(n_columns, dtype=bool)
         allowed[order[:m]] = True
-        if _level_work(combos, cells, allowed, counter.atom_dims, totals[1]) <= settings.max_work:
+        if _level_work(combos, cells, allowed, counter.atom_dims, totals.rows) <= settings.max_work:
             lo = m
         else:
             hi = m - 1
@@ -284,17 +336,18 @@ def _level_work(
 def _candidates(
     batch: list[tuple[tuple[int, ...], Counts]],
     theta: float,
-    totals: tuple[int, int],
+    totals: Totals,
     settings: SearchSettings,
 ) -> list[tuple[tuple[int, ...], Counts, np.ndarray]]:
     """The conjunctions of ``batch`` that score at least ``theta`` and reach ``min_lift``,
     with their scores, by combination."""
     if not batch:
         return []
-    e = np.concatenate([counts.errors for _, counts in batch])
-    n = np.concatenate([counts.n for _, counts in batch])
-    scores = pattern_scores(settings.rank_by, e, n, *totals)
-    keep = (scores >= theta - _TOL) & (e / n >= settings.min_lift * (totals[0] / totals[1]))
+    e, n, sq = _concat_sums([counts for _, counts in batch])
+    scores = pattern_scores(settings.rank_by, e, n, totals.errors, totals.n, sq)
+    with np.errstate(invalid="ignore", divide="ignore"):  # weighted: a weight of 0
+        lift_ok = e / n >= settings.min_lift * (totals.errors / totals.n)
+    keep = (scores >= theta - _TOL) & lift_ok
     out = []
     start = 0
     for combo, counts in batch:
@@ -304,6 +357,15 @@ def _candidates(
             out.append((combo, counts.take(pick), scores[start:stop][pick]))
         start = stop
     return out
+
+
+def _concat_sums(parts: list[Counts]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The errors, n and squared weights of ``parts`` together (see ``Counts.sums``)."""
+    sums = [c.sums() for c in parts]
+    e = np.concatenate([x[0] for x in sums])
+    n = np.concatenate([x[1] for x in sums])
+    sq = None if sums[0][2] is None else np.concatenate([x[2] for x in sums])
+    return e, n, sq
 
 
 def _floor(top: TopPatterns, k: int | None) -> float:
@@ -318,7 +380,7 @@ def _sub_combos(combo: tuple[int, ...]) -> list[tuple[int, ...]]:
 def _refinable(
     counted: dict[tuple[int, ...], Counts],
     theta: float,
-    totals: tuple[int, int],
+    totals: Totals,
     settings: SearchSettings,
     n_columns: int,
 ) -> tuple[dict[tuple[int, ...], Counts], np.ndarray]:
@@ -327,7 +389,7 @@ def _refinable(
     overall rate), and each column's best bound among them (-inf: none)."""
     out: dict[tuple[int, ...], Counts] = {}
     column_bound = np.full(n_columns, -np.inf)
-    min_errors = settings.min_lift * totals[0] / totals[1] * settings.support
+    min_rate = settings.min_lift * totals.errors / totals.n
     chunk: list[tuple[tuple[int, ...], Counts]] = []
     n_chunk = 0
     combos = list(counted)
@@ -338,8 +400,20 @@ def _refinable(
         if n_chunk < _BATCH * 16 and i + 1 < len(combos):
             continue
         errors = np.concatenate([c.errors for _, c in chunk])
-        bound = refinement_bound(settings.rank_by, errors, settings.support, *totals)
-        keep = (bound >= theta - _TOL) & (errors >= min_errors - _TOL)
+        weighted = None if totals.sq is None else np.concatenate([c.we for _, c in chunk])
+        bound = refinement_bound(
+            settings.rank_by,
+            errors,
+            settings.support,
+            totals.errors,
+            totals.n,
+            weighted,
+            totals.min_weight,
+        )
+        reachable = min_lift_reachable(
+            errors, settings.support, min_rate, weighted, totals.min_weight
+        )
+        keep = (bound >= theta - _TOL) & reachable
         start = 0
         for combo_c, counts_c in chunk:
             stop = start + counts_c.keys.size
@@ -358,7 +432,7 @@ def _eligible(
     counter: CellCounter,
     pending: list[tuple[tuple[int, ...], Counts, np.ndarray]],
     refinable: dict[tuple[int, ...], Counts],
-    totals: tuple[int, int],
+    totals: Totals,
     settings: SearchSettings,
 ) -> TopPatterns:
     """The eligible conjunctions among ``pending`` (combination, counts, scores; the
@@ -366,10 +440,9 @@ def _eligible(
     found = [TopPatterns.empty(settings.depth)]
     if not pending:
         return found[0]
-    e = np.concatenate([counts.errors for _, counts, _ in pending])
-    n = np.concatenate([counts.n for _, counts, _ in pending])
+    e, n, sq = _concat_sums([counts for _, counts, _ in pending])
     threshold = settings.alpha / settings.n_candidates  # Bonferroni
-    all_p = worse_than_rest_p_values(e, n, *totals, skip_above=threshold)
+    all_p = rest_p_values(e, n, sq, totals.errors, totals.n, totals.sq, skip_above=threshold)
     start = 0
     for combo, counts, scores in pending:
         p_values = all_p[start : start + scores.size]
@@ -390,15 +463,20 @@ def _eligible(
             idx, atoms = idx[ok], atoms[ok]
         if idx.size:
             pad = np.full((idx.size, settings.depth - len(combo)), -1, dtype=np.int64)
+            chosen = counts.take(idx)
+            c_e, c_n, c_sq = chosen.sums()
             found.append(
                 TopPatterns(
                     np.hstack([np.tile(np.array(combo, dtype=np.int64), (idx.size, 1)), pad]),
                     np.hstack([atoms, pad]),
                     np.full(idx.size, len(combo) - 1, dtype=np.int64),
-                    counts.n[idx],
-                    counts.errors[idx],
+                    chosen.n,
+                    chosen.errors,
                     p_values[idx],
                     scores[idx],
+                    c_n,
+                    c_e,
+                    c_n if c_sq is None else c_sq,
                 )
             )
     return TopPatterns.concat(found)
@@ -422,26 +500,40 @@ def _adds_over_parent(
     if parents.keys.size == 0:  # cannot happen: see the module docstring
         return np.zeros(keys.shape, dtype=bool)
     found = parents.keys[pos] == keys
-    n_c, e_c = counts.n, counts.errors
-    n_p, e_p = parents.n[pos], parents.errors[pos]
+    e_c, n_c, sq_c = counts.sums()
+    e_p, n_p, sq_p = (x if x is None else x[pos] for x in parents.sums())
     better = ~(e_c * n_p < settings.min_improvement * e_p * n_c)
-    p_values = worse_than_rest_p_values(e_c, n_c, np.where(found, e_p, 0), np.where(found, n_p, 0))
+    p_values = rest_p_values(
+        e_c,
+        n_c,
+        sq_c,
+        np.where(found, e_p, 0),
+        np.where(found, n_p, 0),
+        None if sq_p is None else np.where(found, sq_p, 0.0),
+    )
     # the parent's refinements by one condition: every atom of every other column
     n_refinements = int(counter.atom_dims.sum() - counter.atom_dims[list(sub)].sum())
     return found & better & (p_values * n_refinements < settings.alpha)
 
 
-def drop_explained(top: TopPatterns, totals: tuple[int, int], alpha: float) -> np.ndarray:
+def drop_explained(
+    top: TopPatterns, totals: tuple[float, float], alpha: float, sq_total: float | None = None
+) -> np.ndarray:
     """Positions of the patterns of ``top`` that no refinement among them explains.
 
     Pattern P is explained by a refinement D (D's conditions include P's) when P without
-    D's rows is no longer significantly worse than the rows outside P.
+    D's rows is no longer significantly worse than the rows outside P. ``totals`` are
+    the errors and rows of the search, or with ``sq_total`` (weighted) the weighted
+    errors and the weight, and the sum of squared weights.
     """
     e_total, n_total = totals
+    weighted = sq_total is not None
     items = [frozenset(top.items(i)) for i in range(len(top))]
     kept = []
     for i, its in enumerate(items):
         n_p, e_p = int(top.n[i]), int(top.errors[i])
+        if weighted:
+            w_p, we_p, w2_p = float(top.w[i]), float(top.we[i]), float(top.w2[i])
         explained = False
         for j, other in enumerate(items):
             if len(other) <= len(its) or not its <= other:
@@ -450,12 +542,26 @@ def drop_explained(top: TopPatterns, totals: tuple[int, int], alpha: float) -> n
             if n_rest <= 0:
                 explained = True
                 break
-            p_value = worse_than_rest_p_values(
-                np.array([e_rest]),
-                np.array([n_rest]),
-                e_rest + (e_total - e_p),
-                n_rest + (n_total - n_p),
-            )[0]
+            if weighted:  # P's rows outside D against the rows outside P, by weight
+                w_rest, we_rest = w_p - float(top.w[j]), we_p - float(top.we[j])
+                w2_rest = w2_p - float(top.w2[j])
+                p_value = rest_p_values(
+                    np.array([we_rest]),
+                    np.array([w_rest]),
+                    np.array([w2_rest]),
+                    we_rest + (e_total - we_p),
+                    w_rest + (n_total - w_p),
+                    w2_rest + (sq_total - w2_p),
+                )[0]
+            else:
+                p_value = rest_p_values(
+                    np.array([e_rest]),
+                    np.array([n_rest]),
+                    None,
+                    e_rest + (e_total - e_p),
+                    n_rest + (n_total - n_p),
+                    None,
+                )[0]
             if not p_value < alpha:
                 explained = True
                 break

@@ -67,6 +67,9 @@ def worse_than_rest_p_values(
         z = (k1 / n1 - k2 / n2) / se
     p_values[use_z] = special.ndtr(-z[use_z])  # the normal upper tail, norm.sf
     exact = valid & ~use_z
+    if exact.any():
+        # the exact test counts rows: effective (weighted) counts are rounded for it
+        k1, n1, k_all, n_all = (np.rint(x) for x in (k1, n1, k_all, n_all))
     if skip_above is not None and exact.any():
         first_term = _hypergeom_log_pmf(k1[exact], n_all[exact], k_all[exact], n1[exact])
         exact[exact] = first_term <= np.log(skip_above) + 1e-9
@@ -75,6 +78,57 @@ def worse_than_rest_p_values(
         # P(X >= k1) for X ~ Hypergeom(total rows, total errors, rows in the group).
         p_values[exact] = stats.hypergeom.sf(k1[exact] - 1, n_all[exact], k_all[exact], n1[exact])
     return np.clip(np.nan_to_num(p_values, nan=1.0), 0.0, 1.0)
+
+
+def effective_counts(
+    errors: np.ndarray, n: np.ndarray, sq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kish effective counts of weighted sums: ``n_eff = W² / Σw²`` rows and
+    ``errors_eff = E W / Σw²`` errors (the same error rate ``E / W``), from the weighted
+    errors ``E``, the weight ``W`` and the sum of squared weights ``Σw²`` of each group.
+
+    With unit weights (``E`` errors, ``W = Σw² = n``) they are the counts themselves,
+    exactly. Groups with no weight get 0 and 0.
+
+    >>> k, n = effective_counts(np.array([3.0]), np.array([4.0]), np.array([6.0]))
+    >>> float(k[0]), round(float(n[0]), 4)  # weights 2, 1, 1, 0 with errors on 2 and 1
+    (2.0, 2.6667)
+    """
+    e = np.asarray(errors, dtype=float)
+    w = np.asarray(n, dtype=float)
+    s = np.asarray(sq, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k_eff = np.where(s > 0, e * w / s, 0.0)
+        n_eff = np.where(s > 0, w * w / s, 0.0)
+    return k_eff, n_eff
+
+
+def rest_p_values(
+    errors_in: np.ndarray,
+    n_in: np.ndarray,
+    sq_in: np.ndarray | None,
+    errors_total: float | np.ndarray,
+    n_total: float | np.ndarray,
+    sq_total: float | np.ndarray | None,
+    skip_above: float | None = None,
+) -> np.ndarray:
+    """:func:`worse_than_rest_p_values` of weighted groups: ``errors`` and ``n`` are
+    weighted sums and ``sq`` the sums of squared weights, of each group and of all rows.
+    The group and the rest of the rows are each replaced by their Kish effective counts
+    (:func:`effective_counts`). ``sq_in`` None: unweighted counts (the plain test).
+    """
+    if sq_in is None:
+        return worse_than_rest_p_values(errors_in, n_in, errors_total, n_total, skip_above)
+    e1 = np.asarray(errors_in, dtype=float)
+    n1 = np.asarray(n_in, dtype=float)
+    s1 = np.asarray(sq_in, dtype=float)
+    # the rest by difference; clipped at 0 against rounding when a group is every row
+    e2 = np.maximum(np.asarray(errors_total, dtype=float) - e1, 0.0)
+    n2 = np.maximum(np.asarray(n_total, dtype=float) - n1, 0.0)
+    s2 = np.maximum(np.asarray(sq_total, dtype=float) - s1, 0.0)
+    k_in, m_in = effective_counts(e1, n1, s1)
+    k_rest, m_rest = effective_counts(np.minimum(e2, n2), n2, s2)
+    return worse_than_rest_p_values(k_in, m_in, k_in + k_rest, m_in + m_rest, skip_above)
 
 
 def _hypergeom_log_pmf(
@@ -97,7 +151,12 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
 
 def paired_mean_interval(
-    n: np.ndarray, sum_d: np.ndarray, sum_d2: np.ndarray, z: float = Z95
+    n: np.ndarray,
+    sum_d: np.ndarray,
+    sum_d2: np.ndarray,
+    z: float = Z95,
+    *,
+    sum_w2: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean of paired per-row differences and its normal 95% interval, from group sums.
 
@@ -108,6 +167,13 @@ def paired_mean_interval(
     ``sum(d)`` and ``sum(d**2)`` per group; groups with ``n < 2`` get NaN bounds and
     ``n == 0`` a NaN mean.
 
+    Weighted rows: ``n`` is the sum of the weights, ``sum_d`` and ``sum_d2`` the weighted
+    sums ``Σ w d`` and ``Σ w d²``, and ``sum_w2`` the sum of squared weights. The mean is
+    the weighted mean, the variance the weighted one with the reliability-weights
+    correction (``Σ w (d - mean)² / (W - Σw² / W)``, ddof=1 for unit weights), and the
+    standard error ``sd / sqrt(n_eff)`` with the Kish effective size ``n_eff = W² / Σw²``;
+    groups with ``n_eff <= 1`` get NaN bounds. Unit weights give the unweighted numbers.
+
     >>> mean, low, high = paired_mean_interval(np.array([4]), np.array([2.0]), np.array([2.0]))
     >>> float(mean[0]), round(float(low[0]), 3), round(float(high[0]), 3)
     (0.5, -0.066, 1.066)
@@ -115,9 +181,18 @@ def paired_mean_interval(
     n = np.asarray(n, dtype=float)
     sum_d = np.asarray(sum_d, dtype=float)
     sum_d2 = np.asarray(sum_d2, dtype=float)
+    if sum_w2 is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = sum_d / n
+            var = np.maximum(sum_d2 - n * mean**2, 0.0) / (n - 1)
+            half = z * np.sqrt(var / n)
+        half = np.where(n >= 2, half, np.nan)
+        return mean, mean - half, mean + half
+    sq = np.asarray(sum_w2, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sum_d / n
-        var = np.maximum(sum_d2 - n * mean**2, 0.0) / (n - 1)
-        half = z * np.sqrt(var / n)
-    half = np.where(n >= 2, half, np.nan)
+        n_eff = n * n / sq
+        var = np.maximum(sum_d2 - n * mean**2, 0.0) / (n - sq / n)
+        half = z * np.sqrt(var / n_eff)
+    half = np.where(n_eff > 1 + 1e-9, half, np.nan)
     return mean, mean - half, mean + half

@@ -74,6 +74,8 @@ class Calibration:
     right-closed, ``(bin_low, bin_high]``, the first one also holding 0.
     ``ece`` is the expected calibration error: sum over bins of
     ``n_b / n * |accuracy_b - mean_confidence_b|``; ``mce`` the largest such gap.
+    With sample weights, ``n`` still counts rows, and the means, accuracies and the
+    bins' shares in the ECE are weighted.
     """
 
     bins: pd.DataFrame
@@ -111,7 +113,8 @@ class Metrics:
         ``class``, ``precision``, ``recall``, ``f1``, ``support``, ``errors`` (rows of
         the class that were misclassified). None for regression.
     confusion : DataFrame or None
-        Counts; rows are true classes, columns predicted classes, both in class order.
+        Counts (sums of the weights with ``sample_weight``); rows are true classes,
+        columns predicted classes, both in class order.
     calibration : Calibration or None
         None without probabilities.
     reliability : DataFrame or None
@@ -176,7 +179,11 @@ class Metrics:
 
 
 def _classification_scores(
-    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: np.ndarray,
+    w: np.ndarray | None = None,
 ) -> dict[str, float | None]:
     labels = list(classes)
     with warnings.catch_warnings():
@@ -184,27 +191,30 @@ def _classification_scores(
         # returns are still the defined ones (or NaN, which we turn into None).
         warnings.simplefilter("ignore")
         scores: dict[str, float | None] = {
-            "accuracy": skm.accuracy_score(y_true, y_pred),
-            "error_rate": 1.0 - skm.accuracy_score(y_true, y_pred),
-            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+            "accuracy": skm.accuracy_score(y_true, y_pred, sample_weight=w),
+            "error_rate": 1.0 - skm.accuracy_score(y_true, y_pred, sample_weight=w),
+            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred, sample_weight=w),
             "f1_macro": skm.f1_score(
-                y_true, y_pred, labels=labels, average="macro", zero_division=0
+                y_true, y_pred, labels=labels, average="macro", zero_division=0, sample_weight=w
             ),
-            "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=labels),
+            "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=w),
         }
         if proba is not None:
-            scores["log_loss"] = skm.log_loss(y_true, proba, labels=labels)
-            scores["brier"] = skm.brier_score_loss(y_true, proba, labels=labels)
-            present = set(pd.unique(y_true).tolist())
+            scores["log_loss"] = skm.log_loss(y_true, proba, labels=labels, sample_weight=w)
+            scores["brier"] = skm.brier_score_loss(y_true, proba, labels=labels, sample_weight=w)
+            # a class whose rows all weigh 0 is absent (ROC AUC is not defined without it)
+            present = set(pd.unique(y_true if w is None else y_true[w > 0]).tolist())
             if len(labels) == 2:
                 scores["roc_auc"] = (
-                    skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+                    skm.roc_auc_score(y_true == classes[1], proba[:, 1], sample_weight=w)
                     if len(present) == 2
                     else None
                 )
             else:
                 scores["roc_auc"] = (
-                    skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+                    skm.roc_auc_score(
+                        y_true, proba, multi_class="ovr", labels=labels, sample_weight=w
+                    )
                     if len(present) == len(labels)
                     else None
                 )
@@ -212,19 +222,26 @@ def _classification_scores(
 
 
 def _regression_scores(
-    y_true: np.ndarray, y_pred: np.ndarray, tolerance: float
+    y_true: np.ndarray, y_pred: np.ndarray, tolerance: float, w: np.ndarray | None = None
 ) -> dict[str, float | None]:
+    wrong = np.abs(y_pred - y_true) > tolerance
     scores = {
-        "mae": skm.mean_absolute_error(y_true, y_pred),
-        "rmse": skm.root_mean_squared_error(y_true, y_pred),
-        "r2": skm.r2_score(y_true, y_pred) if y_true.shape[0] > 1 else float("nan"),
-        "error_rate": float(np.mean(np.abs(y_pred - y_true) > tolerance)),
+        "mae": skm.mean_absolute_error(y_true, y_pred, sample_weight=w),
+        "rmse": skm.root_mean_squared_error(y_true, y_pred, sample_weight=w),
+        "r2": skm.r2_score(y_true, y_pred, sample_weight=w)
+        if y_true.shape[0] > 1
+        else float("nan"),
+        "error_rate": float(np.mean(wrong) if w is None else np.average(wrong, weights=w)),
     }
     return {k: (None if not np.isfinite(v) else float(v)) for k, v in scores.items()}
 
 
 def _calibration(
-    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, n_bins: int
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    n_bins: int,
+    w: np.ndarray | None = None,
 ) -> Calibration:
     top = np.argmax(proba, axis=1)
     confidence = proba[np.arange(proba.shape[0]), top]
@@ -233,14 +250,20 @@ def _calibration(
     # right-closed bins, as sklearn.calibration.calibration_curve
     bin_ids = np.searchsorted(edges[1:-1], confidence)
     n = np.bincount(bin_ids, minlength=n_bins)
-    conf_sum = np.bincount(bin_ids, weights=confidence, minlength=n_bins)
-    correct_sum = np.bincount(bin_ids, weights=correct, minlength=n_bins)
+    # weighted: the bins' means and shares are of the weights; ``n`` still counts rows
+    size = n if w is None else np.bincount(bin_ids, weights=w, minlength=n_bins)
+    conf_sum = np.bincount(
+        bin_ids, weights=confidence if w is None else w * confidence, minlength=n_bins
+    )
+    correct_sum = np.bincount(
+        bin_ids, weights=correct if w is None else w * correct, minlength=n_bins
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = conf_sum / n
-        accuracy = correct_sum / n
+        mean_conf = conf_sum / size
+        accuracy = correct_sum / size
     gap = mean_conf - accuracy
-    nonempty = n > 0
-    ece = float(np.sum(n[nonempty] / n.sum() * np.abs(gap[nonempty])))
+    nonempty = size > 0
+    ece = float(np.sum(size[nonempty] / size.sum() * np.abs(gap[nonempty])))
     mce = float(np.max(np.abs(gap[nonempty])))
     bins = pd.DataFrame(
         {
@@ -299,6 +322,13 @@ def compute_metrics(
     probability vector for more) and ROC AUC (one-vs-rest macro for several classes).
     Regression: MAE, RMSE, R² and the error-indicator rate at ``p.tolerance``.
 
+    With ``p.sample_weight`` every metric is weighted (scikit-learn's ``sample_weight``):
+    rates, means, the per-class precision, recall and F1, the calibration bins and the
+    confusion matrix (sums of weights), and so are the baselines (the zero rule predicts
+    the class of largest total weight). ``n``, ``support`` and ``errors`` still count
+    rows. The references' paired intervals use the weighted mean and variance of the
+    per-row differences with the Kish effective sample size ``n_eff = (Σw)² / Σw²``.
+
     Baselines (the model must beat them to be worth anything):
 
     - ``zero_rule``: always the most frequent class of ``y_true`` with the class
@@ -341,47 +371,65 @@ def compute_metrics(
     (3, 0.333, 0.0)
     """
     refs = align_references(p, references)
-    y_true, y_pred = p.y_true, p.y_pred
+    y_true, y_pred, w = p.y_true, p.y_pred, p.sample_weight
     dummy_X = np.zeros((p.n, 1))
     if p.is_classification:
         classes = p.classes
-        model = _classification_scores(y_true, y_pred, p.proba, classes)
-        prior = DummyClassifier(strategy="prior").fit(dummy_X, y_true)
+        model = _classification_scores(y_true, y_pred, p.proba, classes, w)
+        prior = DummyClassifier(strategy="prior").fit(dummy_X, y_true, sample_weight=w)
         prior_proba = None
         if p.proba is not None:
-            freq = pd.Series(y_true).value_counts(normalize=True)
-            prior_vec = np.array([freq.get(c, 0.0) for c in classes])
+            if w is None:
+                freq = pd.Series(y_true).value_counts(normalize=True)
+                prior_vec = np.array([freq.get(c, 0.0) for c in classes])
+            else:
+                prior_vec = np.bincount(p.y_true_codes(), weights=w, minlength=len(classes))
+                prior_vec = prior_vec / prior_vec.sum()
             prior_proba = np.tile(prior_vec, (p.n, 1))
-        zero_rule = _classification_scores(y_true, prior.predict(dummy_X), prior_proba, classes)
+        zero_rule = _classification_scores(y_true, prior.predict(dummy_X), prior_proba, classes, w)
         strat = DummyClassifier(strategy="stratified", random_state=random_state)
-        strat_pred = strat.fit(dummy_X, y_true).predict(dummy_X)
-        stratified = _classification_scores(y_true, strat_pred, None, classes)
-        per_class = _per_class(y_true, y_pred, classes)
+        strat_pred = strat.fit(dummy_X, y_true, sample_weight=w).predict(dummy_X)
+        stratified = _classification_scores(y_true, strat_pred, None, classes, w)
+        per_class = _per_class(y_true, y_pred, classes, w)
         confusion = pd.DataFrame(
-            skm.confusion_matrix(y_true, y_pred, labels=list(classes)),
+            skm.confusion_matrix(y_true, y_pred, labels=list(classes), sample_weight=w),
             index=pd.Index(classes, name="true"),
             columns=pd.Index(classes, name="predicted"),
         )
-        calibration = None if p.proba is None else _calibration(y_true, p.proba, classes, n_bins)
+        calibration = None if p.proba is None else _calibration(y_true, p.proba, classes, n_bins, w)
         reliability = None if p.proba is None else reliability_curves(p, n_bins=n_bins)
+        most = "largest total weight" if w is not None else "most frequent class"
+        share = "class shares of the weight" if w is not None else "class frequencies"
         notes = {
-            "zero_rule": f"always {json_safe(prior.predict(dummy_X[:1])[0])!r}, the most "
-            "frequent class of y_true, with class frequencies as probabilities",
-            "stratified": "a random class drawn with the class frequencies of y_true "
+            "zero_rule": f"always {json_safe(prior.predict(dummy_X[:1])[0])!r}, the "
+            + (
+                "most frequent class of y_true, with class frequencies as probabilities"
+                if w is None
+                else f"class of y_true with the {most}, with the {share} as probabilities"
+            ),
+            "stratified": f"a random class drawn with the {share} of y_true "
             f"(random_state={random_state})",
         }
     else:
         tol = float(p.tolerance)
-        model = _regression_scores(y_true, y_pred, tol)
-        zero_rule = _regression_scores(y_true, np.full(p.n, y_true.mean()), tol)
+        model = _regression_scores(y_true, y_pred, tol, w)
+        centre = y_true.mean() if w is None else np.average(y_true, weights=w)
+        zero_rule = _regression_scores(y_true, np.full(p.n, centre), tol, w)
         rng = np.random.default_rng(random_state)
-        stratified = _regression_scores(y_true, rng.permutation(y_true), tol)
+        stratified = _regression_scores(y_true, rng.permutation(y_true), tol, w)
         per_class = confusion = calibration = reliability = None
         notes = {
-            "zero_rule": f"always the mean of y_true ({y_true.mean():.6g})",
+            "zero_rule": f"always the {'' if w is None else 'weighted '}mean of y_true "
+            f"({centre:.6g})",
             "stratified": f"y_true shuffled (random_state={random_state})",
             "tolerance": f"{tol:.6g} ({p.tolerance_source})",
         }
+    if w is not None:
+        notes["sample_weight"] = (
+            f"every metric weighted by sample_weight (total {w.sum():.6g}); n counts rows; "
+            f"intervals use the Kish effective sample size (sum w)^2 / sum w^2 = "
+            f"{w.sum() ** 2 / np.sum(w**2):.6g}"
+        )
     if calibration is not None:
         model["ece"] = calibration.ece
     table = _baseline_table(model, {"zero_rule": zero_rule, "stratified": stratified})
@@ -401,8 +449,8 @@ def compute_metrics(
 
 def _scores(p: Predictions) -> dict[str, float | None]:
     if p.is_classification:
-        return _classification_scores(p.y_true, p.y_pred, p.proba, p.classes)
-    return _regression_scores(p.y_true, p.y_pred, float(p.tolerance))
+        return _classification_scores(p.y_true, p.y_pred, p.proba, p.classes, p.sample_weight)
+    return _regression_scores(p.y_true, p.y_pred, float(p.tolerance), p.sample_weight)
 
 
 def _reference_table(p: Predictions, refs: list[Reference]) -> pd.DataFrame:
@@ -413,6 +461,7 @@ def _reference_table(p: Predictions, refs: list[Reference]) -> pd.DataFrame:
         on_rows = _subset_model(p, ref.covered)
         model, other = _scores(on_rows), _scores(ref.p)
         terms = ref.paired_terms(p)
+        w = None if p.sample_weight is None else p.sample_weight[ref.covered]
         for metric, value in model.items():
             if metric not in other:
                 continue
@@ -423,10 +472,18 @@ def _reference_table(p: Predictions, refs: list[Reference]) -> pd.DataFrame:
                 gap = (base - value) if higher else (value - base)
             low = high = None
             term = terms.get(PAIRED_TERM.get(metric, ""))
-            if gap is not None and term is not None:
+            if gap is not None and term is not None and w is None:
                 mean, lo, hi = paired_mean_interval(
                     np.array([term.size]), np.array([term.sum()]), np.array([(term**2).sum()])
                 )
+            elif gap is not None and term is not None:
+                mean, lo, hi = paired_mean_interval(
+                    np.array([w.sum()]),
+                    np.array([(w * term).sum()]),
+                    np.array([(w * term**2).sum()]),
+                    sum_w2=np.array([(w**2).sum()]),
+                )
+            if gap is not None and term is not None:
                 # the interval is centred on the metric's own gap (sklearn's log loss
                 # clips like the per-row terms, so the two agree to rounding)
                 low, high = gap + (lo[0] - mean[0]), gap + (hi[0] - mean[0])
@@ -456,21 +513,29 @@ def _subset_model(p: Predictions, covered: np.ndarray) -> Predictions:
     if covered.all():
         return p
     proba = None if p.proba is None else p.proba[covered]
+    w = None if p.sample_weight is None else p.sample_weight[covered]
     if p.is_classification:
         return Predictions(
-            p.y_true[covered], p.y_pred[covered], proba, classes=p.classes, task=p.task
+            p.y_true[covered],
+            p.y_pred[covered],
+            proba,
+            classes=p.classes,
+            task=p.task,
+            sample_weight=w,
         )
-    return Predictions(p.y_true[covered], p.y_pred[covered], task=p.task, tolerance=p.tolerance)
+    return Predictions(
+        p.y_true[covered], p.y_pred[covered], task=p.task, tolerance=p.tolerance, sample_weight=w
+    )
 
 
 def probability_scores(p: Predictions, *, n_bins: int = 10) -> dict[str, float]:
     """ECE, Brier score and log loss of ``p``'s probabilities, as :func:`compute_metrics`
     defines them (without the rest of its work)."""
-    labels = list(p.classes)
+    labels, w = list(p.classes), p.sample_weight
     return {
-        "ece": _calibration(p.y_true, p.proba, p.classes, n_bins).ece,
-        "brier": float(skm.brier_score_loss(p.y_true, p.proba, labels=labels)),
-        "log_loss": float(skm.log_loss(p.y_true, p.proba, labels=labels)),
+        "ece": _calibration(p.y_true, p.proba, p.classes, n_bins, w).ece,
+        "brier": float(skm.brier_score_loss(p.y_true, p.proba, labels=labels, sample_weight=w)),
+        "log_loss": float(skm.log_loss(p.y_true, p.proba, labels=labels, sample_weight=w)),
     }
 
 
@@ -483,6 +548,8 @@ def reliability_curves(p: Predictions, *, n_bins: int = 10) -> pd.DataFrame:
     curve per class (its column of ``proba`` against "is this class"). The fractions and
     mean scores are scikit-learn's ``calibration_curve`` (``strategy="uniform"``, bins
     right-closed, the first holding 0); empty bins are kept with ``n = 0`` and NaN.
+    With sample weights the means and fractions are weighted (``n`` counts rows; a bin
+    whose rows all weigh 0 gets NaN).
 
     Returns
     -------
@@ -510,8 +577,18 @@ def reliability_curves(p: Predictions, *, n_bins: int = 10) -> pd.DataFrame:
     for j in columns:
         score = p.proba[:, j]
         positive = (codes == j).astype(int)
-        counts = np.bincount(np.searchsorted(edges[1:-1], score), minlength=n_bins)
-        fraction, mean = calibration_curve(positive, score, n_bins=n_bins, strategy="uniform")
+        bin_ids = np.searchsorted(edges[1:-1], score)
+        counts = np.bincount(bin_ids, minlength=n_bins)
+        if p.sample_weight is None:
+            fraction, mean = calibration_curve(positive, score, n_bins=n_bins, strategy="uniform")
+            filled = counts > 0
+        else:
+            w = p.sample_weight
+            size = np.bincount(bin_ids, weights=w, minlength=n_bins)
+            filled = size > 0
+            fraction = np.bincount(bin_ids, weights=w * positive, minlength=n_bins)[filled]
+            mean = np.bincount(bin_ids, weights=w * score, minlength=n_bins)[filled]
+            fraction, mean = fraction / size[filled], mean / size[filled]
         frame = pd.DataFrame(
             {
                 "class": [p.classes[j]] * n_bins,
@@ -523,18 +600,20 @@ def reliability_curves(p: Predictions, *, n_bins: int = 10) -> pd.DataFrame:
                 "fraction_positive": np.nan,
             }
         )
-        filled = counts > 0
         frame.loc[filled, "mean_score"] = mean
         frame.loc[filled, "fraction_positive"] = fraction
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)[RELIABILITY_COLUMNS]
 
 
-def _per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> pd.DataFrame:
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y_true, y_pred, labels=list(classes), zero_division=0
+def _per_class(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray, w: np.ndarray | None = None
+) -> pd.DataFrame:
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(classes), zero_division=0, sample_weight=w
     )
     wrong = y_true != y_pred
+    support = np.array([np.sum(y_true == c) for c in classes])  # rows, weighted or not
     errors = [int(np.sum(wrong & (y_true == c))) for c in classes]
     return pd.DataFrame(
         {

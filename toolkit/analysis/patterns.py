@@ -42,7 +42,15 @@ The Bonferroni factor stays that of every conjunction of every column (conservat
 - *errors* (``gain_pp``): ``e / N × 100``, the points it falls if every error of the
   pattern were fixed (an upper bound of what fixing the pattern gives).
 
-**Default support.** With ``p`` the error rate of the search rows, "well above the
+**Sample weights.** With ``Predictions(..., sample_weight=...)``, ``e``, ``n``, ``E`` and
+``N`` above are sums of weights (the errors' and the rows'), so every rate, lens, lift,
+share and gain is weighted; the Wilson interval and the tests use Kish effective counts
+(``(Σw)² / Σw²`` rows at the weighted error rate). The ``n``, ``errors`` and
+``holdout_n`` columns still count rows, and so do ``min_support`` (a pattern needs that
+many rows, whatever they weigh) and the split. The search stays exact (see
+``toolkit.analysis._pattern_search``).
+
+**Default support.** With ``p`` the error rate of the search rows (weighted), "well above the
 rest" is half-way to 100%, ``p + δ`` with ``δ = (1 - p) / 2`` (a pattern that gets
 wrong half of what the rest gets right). ``min_support`` is the smallest pattern in
 which that rate reaches the search's significance (normal approximation of the test
@@ -85,7 +93,13 @@ from toolkit.analysis._pattern_search import (
     drop_explained,
     search_patterns,
 )
-from toolkit.analysis._stats import benjamini_hochberg, wilson_interval, worse_than_rest_p_values
+from toolkit.analysis._stats import (
+    benjamini_hochberg,
+    effective_counts,
+    rest_p_values,
+    wilson_interval,
+    worse_than_rest_p_values,
+)
 from toolkit.analysis.conditions import Pattern
 from toolkit.data import Predictions
 from toolkit.exceptions import ColumnNotFoundError, ValidationError
@@ -137,7 +151,9 @@ class ErrorPatterns(Result):
         ``errors``, ``error_rate``, ``ci_low``, ``ci_high`` (Wilson 95%; ``ci_low`` is the
         severity), ``lift`` (error rate / overall error rate), ``share_of_errors``,
         ``excess_pp`` ((errors − n × error rate of the rows outside the pattern) / all
-        rows × 100), ``gain_pp`` (errors / all rows × 100), ``cumulative_excess_pp`` and
+        rows × 100), ``gain_pp`` (errors / all rows × 100; with sample weights ``n`` and
+        ``errors`` count rows and these are sums of weights, see the module docstring),
+        ``cumulative_excess_pp`` and
         ``cumulative_gain_pp`` (the same for the rows of this pattern and those above it
         together, each error counted once; the excess of the union can fall when a
         pattern adds rows at a lower error rate); the search part's ``p_value`` and
@@ -161,7 +177,7 @@ class ErrorPatterns(Result):
     n : int
         All rows.
     overall_error_rate : float
-        Error rate of all rows.
+        Error rate of all rows (weighted with sample weights).
     holdout : float
         Share of rows held out for confirmation.
     exact : bool
@@ -307,11 +323,15 @@ def find_error_patterns(
     ]
     search = _split(p.errors, p.row_hashes(), holdout, random_state)
     n_search, e_search = int(search.sum()), int(p.errors[search].sum())
+    w = p.sample_weight
+    w_search = None if w is None else w[search]
     depth = min(max_conditions, len(columns))
     n_candidates = n_conjunctions([a.n_atoms for a in atoms], depth)
+    # the default support counts rows, at the (weighted) error rate of the search rows
+    rate = (e_search, n_search) if w is None else (w_search[p.errors[search]].sum(), w_search.sum())
     settings = SearchSettings(
         depth=depth,
-        support=_min_support(min_support, n_search, e_search, n_candidates, alpha),
+        support=_min_support(min_support, n_search, rate, n_candidates, alpha),
         k=max(5 * top, 50),
         rank_by=rank_by,
         alpha=alpha,
@@ -320,8 +340,12 @@ def find_error_patterns(
         min_improvement=min_improvement,
         max_work=max_work,
     )
-    found = search_patterns(atoms, search, p.errors[search], settings)
-    found_kept = found.take(drop_explained(found, (e_search, n_search), alpha))
+    found = search_patterns(atoms, search, p.errors[search], settings, w_search)
+    if w is None:
+        kept = drop_explained(found, (e_search, n_search), alpha)
+    else:
+        kept = drop_explained(found, rate, alpha, float((w_search * w_search).sum()))
+    found_kept = found.take(kept)
     return ErrorPatterns(
         _pattern_table(p, atoms, search, found_kept, settings, top),
         rank_by=rank_by,
@@ -331,7 +355,7 @@ def find_error_patterns(
         min_support=settings.support,
         n_search=n_search,
         n=p.n,
-        overall_error_rate=float(p.errors.mean()),
+        overall_error_rate=float(p.errors.mean() if w is None else np.average(p.errors, weights=w)),
         holdout=holdout,
         exact=not found.limits,
         limits=tuple(_limit_text(x, len(columns), max_work) for x in found.limits),
@@ -362,12 +386,16 @@ def _pattern_columns(p: Predictions, columns: Sequence[str] | None) -> list[str]
 
 
 def _min_support(
-    min_support: int | float | None, n_search: int, e_search: int, n_candidates: int, alpha: float
+    min_support: int | float | None,
+    n_search: int,
+    rate: tuple[float, float],
+    n_candidates: int,
+    alpha: float,
 ) -> int:
-    """Rows of the smallest pattern: from power by default, an int as given, a fraction
-    of the search rows."""
+    """Rows of the smallest pattern: from power by default (at the error rate
+    ``rate[0] / rate[1]``), an int as given, a fraction of the search rows."""
     if min_support is None:
-        return detectable_support(n_search, e_search, n_candidates, alpha)
+        return detectable_support(rate[1], rate[0], n_candidates, alpha)
     if isinstance(min_support, Integral):
         return int(min_support)
     return max(1, math.ceil(min_support * n_search))
@@ -424,7 +452,8 @@ def _pattern_table(
     top: int,
 ) -> pd.DataFrame:
     """The reported patterns (best first, near-duplicates skipped) and their columns."""
-    shown = _shown_patterns(p.errors, atoms, found, settings.rank_by, top)
+    w = p.sample_weight
+    shown = _shown_patterns(p.errors, atoms, found, settings.rank_by, top, w)
     hold = ~search
     rows = []
     for i, mask in shown:
@@ -451,28 +480,52 @@ def _pattern_table(
             table["mae"] = pd.Series(dtype=float)
         return table
     masks = [mask for _, mask in shown]
-    _add_rates(table, p.errors, masks)
-    _add_confirmation(table, p.errors, hold, settings.alpha)
+    _add_rates(table, p.errors, masks, w)
+    _add_confirmation(table, p.errors, hold, settings.alpha, masks, w)
     table = table.drop(columns="holdout_errors")
     if not p.is_classification:
         abs_err = np.abs(p.y_pred - p.y_true)
-        table["mae"] = [float(abs_err[m].mean()) for m in masks]
+        if w is None:
+            table["mae"] = [float(abs_err[m].mean()) for m in masks]
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                table["mae"] = [float((w * abs_err)[m].sum() / w[m].sum()) for m in masks]
     return table
 
 
+def _weighted_sums(
+    mask: np.ndarray, errors: np.ndarray, w: np.ndarray
+) -> tuple[float, float, float]:
+    """Weighted errors, weight and squared weight of the rows of ``mask``."""
+    wm = w[mask]
+    return float(wm[errors[mask]].sum()), float(wm.sum()), float((wm * wm).sum())
+
+
 def _shown_patterns(
-    errors: np.ndarray, atoms: list[ColumnAtoms], found: TopPatterns, rank_by: str, top: int
+    errors: np.ndarray,
+    atoms: list[ColumnAtoms],
+    found: TopPatterns,
+    rank_by: str,
+    top: int,
+    w: np.ndarray | None = None,
 ) -> list[tuple[int, np.ndarray]]:
     """Up to ``top`` patterns of ``found`` with their row masks, by ``rank_by`` on all rows
     (ties in the search's order); a pattern with nearly the same rows as one ranked above
     it is skipped. Masks are rebuilt rather than held, so memory stays at ``top`` masks.
     """
-    n = np.zeros(len(found), dtype=np.int64)
-    e = np.zeros(len(found), dtype=np.int64)
-    for i in range(len(found)):
-        mask = _rows(atoms, found.items(i))
-        n[i], e[i] = int(mask.sum()), int(errors[mask].sum())
-    scores = pattern_scores(rank_by, e, n, int(errors.sum()), errors.shape[0])
+    if w is None:
+        n = np.zeros(len(found), dtype=np.int64)
+        e = np.zeros(len(found), dtype=np.int64)
+        for i in range(len(found)):
+            mask = _rows(atoms, found.items(i))
+            n[i], e[i] = int(mask.sum()), int(errors[mask].sum())
+        scores = pattern_scores(rank_by, e, n, int(errors.sum()), errors.shape[0])
+    else:
+        sums = np.array(
+            [_weighted_sums(_rows(atoms, found.items(i)), errors, w) for i in range(len(found))]
+        ).reshape(-1, 3)
+        totals = _weighted_sums(np.ones(errors.shape[0], dtype=bool), errors, w)
+        scores = pattern_scores(rank_by, sums[:, 0], sums[:, 1], *totals[:2], sums[:, 2])
     shown: list[tuple[int, np.ndarray]] = []
     for i in np.lexsort((np.arange(len(found)), -scores)):
         mask = _rows(atoms, found.items(int(i)))
@@ -487,43 +540,70 @@ def _shown_patterns(
     return shown
 
 
-def _add_rates(table: pd.DataFrame, errors: np.ndarray, masks: list[np.ndarray]) -> None:
-    """Error rate, interval, lift, excess and gains of each pattern on all rows (in place)."""
-    n_all, e_all = errors.shape[0], int(errors.sum())
+def _add_rates(
+    table: pd.DataFrame, errors: np.ndarray, masks: list[np.ndarray], w: np.ndarray | None = None
+) -> None:
+    """Error rate, interval, lift, excess and gains of each pattern on all rows (in place),
+    weighted with ``w``."""
+    if w is None:
+        n_all, e_all = errors.shape[0], int(errors.sum())
+        n = table["n"].to_numpy()
+        e = table["errors"].to_numpy()
+        table["ci_low"], table["ci_high"] = wilson_interval(e, n)
+    else:
+        e_all, n_all, _ = _weighted_sums(np.ones(errors.shape[0], dtype=bool), errors, w)
+        e, n, sq = np.array([_weighted_sums(m, errors, w) for m in masks]).T
+        table["ci_low"], table["ci_high"] = wilson_interval(*effective_counts(e, n, sq))
     overall = e_all / n_all
-    n = table["n"].to_numpy()
-    e = table["errors"].to_numpy()
-    table["error_rate"] = e / n
-    table["ci_low"], table["ci_high"] = wilson_interval(e, n)
+    with np.errstate(invalid="ignore", divide="ignore"):  # weighted: a weight of 0
+        table["error_rate"] = e / n
     table["lift"] = table["error_rate"] / overall if overall > 0 else np.nan
     table["share_of_errors"] = e / e_all if e_all else np.nan
     table["excess_pp"] = excess_errors(e, n, e_all, n_all) / n_all * 100.0
     table["gain_pp"] = e / n_all * 100.0
-    covered = np.zeros(n_all, dtype=bool)
+    covered = np.zeros(errors.shape[0], dtype=bool)
     cum_n, cum_e = [], []
     for mask in masks:
         covered |= mask
-        cum_n.append(int(covered.sum()))
-        cum_e.append(int(errors[covered].sum()))
+        if w is None:
+            cum_n.append(int(covered.sum()))
+            cum_e.append(int(errors[covered].sum()))
+        else:
+            cum_e_w, cum_n_w, _ = _weighted_sums(covered, errors, w)
+            cum_n.append(cum_n_w)
+            cum_e.append(cum_e_w)
     cum_excess = excess_errors(np.array(cum_e), np.array(cum_n), e_all, n_all)
     table["cumulative_excess_pp"] = cum_excess / n_all * 100.0
     table["cumulative_gain_pp"] = np.array(cum_e) / n_all * 100.0
 
 
 def _add_confirmation(
-    table: pd.DataFrame, errors: np.ndarray, hold: np.ndarray, alpha: float
+    table: pd.DataFrame,
+    errors: np.ndarray,
+    hold: np.ndarray,
+    alpha: float,
+    masks: list[np.ndarray],
+    w: np.ndarray | None = None,
 ) -> None:
-    """Each pattern re-tested on the held-out rows, BH across the patterns (in place)."""
+    """Each pattern re-tested on the held-out rows, BH across the patterns (in place),
+    weighted with ``w``."""
     if not hold.any():
         table["holdout_error_rate"] = np.nan
         table["holdout_q_value"] = np.nan
         table["confirmed"] = pd.array([pd.NA] * len(table), dtype="boolean")
         return
-    h_n = table["holdout_n"].to_numpy()
-    h_e = table["holdout_errors"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table["holdout_error_rate"] = np.where(h_n > 0, h_e / np.maximum(h_n, 1), np.nan)
-    h_p = worse_than_rest_p_values(h_e, h_n, int(errors[hold].sum()), int(hold.sum()))
+    if w is None:
+        h_n = table["holdout_n"].to_numpy()
+        h_e = table["holdout_errors"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["holdout_error_rate"] = np.where(h_n > 0, h_e / np.maximum(h_n, 1), np.nan)
+        h_p = worse_than_rest_p_values(h_e, h_n, int(errors[hold].sum()), int(hold.sum()))
+    else:
+        h_e, h_n, h_sq = np.array([_weighted_sums(m & hold, errors, w) for m in masks]).T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["holdout_error_rate"] = np.where(h_n > 0, h_e / h_n, np.nan)
+        total = _weighted_sums(hold, errors, w)
+        h_p = rest_p_values(h_e, h_n, h_sq, *total)
     h_q = benjamini_hochberg(h_p)
     table["holdout_q_value"] = h_q
     table["confirmed"] = pd.array(h_q < alpha, dtype="boolean")

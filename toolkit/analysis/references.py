@@ -160,11 +160,24 @@ def _subset(
     p: Predictions, covered: np.ndarray, *, y_pred: Any, proba: np.ndarray | None
 ) -> Predictions:
     """The reference's predictions on the covered rows, with the model's labels and
-    classes (and tolerance, for regression: the same definition of an error)."""
+    classes (and tolerance, for regression: the same definition of an error), and the
+    model's sample weights: a comparison weighs each row as the model's metrics do."""
+    w = None if p.sample_weight is None else p.sample_weight[covered]
     if p.is_classification:
         return Predictions(
-            p.y_true[covered], y_pred, proba, classes=p.classes, ids=p.ids[covered], task=p.task
+            p.y_true[covered],
+            y_pred,
+            proba,
+            classes=p.classes,
+            ids=p.ids[covered],
+            task=p.task,
+            sample_weight=w,
         )
     return Predictions(
-        p.y_true[covered], y_pred, ids=p.ids[covered], task=p.task, tolerance=p.tolerance
+        p.y_true[covered],
+        y_pred,
+        ids=p.ids[covered],
+        task=p.task,
+        tolerance=p.tolerance,
+        sample_weight=w,
     )

@@ -5,6 +5,12 @@ higher than the error rate of the rest of the data (pooled two-proportion z test
 Fisher's exact test when an expected count is below 5). ``q_value`` applies the
 Benjamini–Hochberg correction across every slice in the result. A slice is ``flagged``
 when ``q_value < alpha`` and it has at least ``min_size`` rows.
+
+With sample weights (``Predictions(..., sample_weight=...)``) ``n`` and ``errors`` still
+count rows, and everything else is weighted: the error rate is the slice's weighted
+errors over its weight, the metrics are weighted means, and the interval and the test
+use the Kish effective sizes ``(Σw)² / Σw²`` of the slice and of the rest
+(:func:`~toolkit.analysis._stats.effective_counts`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from toolkit._validation import BOOLEAN, STR_LIST, Interval, validate_params
 from toolkit.analysis._losses import row_losses
 from toolkit.analysis._stats import (
     benjamini_hochberg,
+    effective_counts,
     paired_mean_interval,
+    rest_p_values,
     wilson_interval,
     worse_than_rest_p_values,
 )
@@ -79,8 +87,10 @@ class SliceMetrics(Result):
         (the reference's on them), ``{name}_gap_pp`` (the model's error rate minus the
         reference's on those rows, in points: positive when the reference does better)
         and ``{name}_ci_low``, ``{name}_ci_high`` (its paired 95% interval).
+        With sample weights ``n``, ``errors`` and ``{name}_n`` count rows and every
+        rate, metric, interval and test is weighted (see the module docstring).
     overall_error_rate : float
-        Error rate of all rows (the reference of ``gap_pp``).
+        Error rate of all rows (the reference of ``gap_pp``; weighted with weights).
     n : int
         Rows of the predictions.
     task : str
@@ -209,8 +219,13 @@ def slice_metrics(
     binned = {
         c: bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
     }
-    losses = {**row_losses(p), **_reference_terms(p, refs)}
+    w = p.sample_weight
     errors = p.errors.astype(float)
+    losses = row_losses(p)
+    if w is not None:  # weighted sums; the weighted means divide them by the weight
+        losses = {name: w * values for name, values in losses.items()}
+        losses |= {_W: w, _W_ERRORS: w * errors, _W_SQ: w * w}
+    losses |= _reference_terms(p, refs)
     blocks = [
         _block(binned[c].codes, binned[c].n_bins, binned[c].labels, c, errors, losses)
         for c in columns
@@ -219,7 +234,7 @@ def slice_metrics(
         for a, b in combinations(columns, 2):
             blocks.append(_pair_block(binned[a], binned[b], errors, losses))
     table = pd.concat(blocks, ignore_index=True)
-    overall = _add_tests(table, p.errors, alpha, min_size)
+    overall = _add_tests(table, p.errors, alpha, min_size, w)
     ref_cols = _finish_references(table, refs)
     metric_cols = _finish_metrics(table, p)
     table = table[SLICE_COLUMNS + metric_cols + ref_cols]
@@ -234,32 +249,47 @@ def slice_metrics(
 
 def _reference_terms(p: Predictions, refs: list[Reference]) -> dict[str, np.ndarray]:
     """Per row, what the slices sum for each reference (0 on rows it does not cover):
-    covered, its errors, and the paired error difference and its square."""
+    covered, its errors, and the paired error difference and its square; with sample
+    weights the last three are weighted and the weight and its square are added."""
     out = {}
+    w = np.ones(p.n) if p.sample_weight is None else p.sample_weight
     for i, ref in enumerate(refs):
         covered = ref.covered.astype(float)
         ref_errors = np.zeros(p.n)
         ref_errors[ref.covered] = ref.p.errors
         diff = np.zeros(p.n)
         diff[ref.covered] = ref.paired_terms(p)["error_rate"]
-        for part, values in (("n", covered), ("err", ref_errors), ("d", diff), ("d2", diff**2)):
+        parts = [("n", covered), ("err", ref_errors), ("d", diff), ("d2", diff**2)]
+        if p.sample_weight is not None:
+            parts = [("n", covered), *((k, w * v) for k, v in parts[1:])]
+            parts += [("w", w * covered), ("w2", w * w * covered)]
+        for part, values in parts:
             out[f"{_REF}{i}:{part}"] = values
     return out
 
 
 #: Prefix of the per-reference sums in the working table.
 _REF = "ref#"
+#: The weighted sums of a slice (with sample weights): weight, weighted errors, Σw².
+_W, _W_ERRORS, _W_SQ = "#w", "#w_errors", "#w_sq"
 
 
 def _finish_references(table: pd.DataFrame, refs: list[Reference]) -> list[str]:
     """Turn each reference's sums into its columns (in place); returns their names."""
     names = []
     for i, ref in enumerate(refs):
-        sums = {part: table.pop(f"_sum_{_REF}{i}:{part}").to_numpy() for part in REFERENCE_PARTS}
+        weighted = f"_sum_{_REF}{i}:w" in table
+        parts = REFERENCE_PARTS + (("w", "w2") if weighted else ())
+        sums = {part: table.pop(f"_sum_{_REF}{i}:{part}").to_numpy() for part in parts}
         n = np.rint(sums["n"]).astype(np.int64)
-        gap, low, high = paired_mean_interval(n, sums["d"], sums["d2"])
+        if weighted:
+            gap, low, high = paired_mean_interval(
+                sums["w"], sums["d"], sums["d2"], sum_w2=sums["w2"]
+            )
+        else:
+            gap, low, high = paired_mean_interval(n, sums["d"], sums["d2"])
         with np.errstate(invalid="ignore", divide="ignore"):
-            rate = sums["err"] / n
+            rate = sums["err"] / (sums["w"] if weighted else n)
         # a difference of two error rates lies in [-1, 1]; the normal interval may not
         low, high = np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
         values = {"n": n, "error_rate": rate, "gap_pp": gap * 100, "ci_low": low * 100}
@@ -292,17 +322,35 @@ def _slice_columns(p: Predictions, by: Sequence[str] | str | None) -> list[str]:
     return columns
 
 
-def _add_tests(table: pd.DataFrame, errors: np.ndarray, alpha: float, min_size: int) -> float:
+def _add_tests(
+    table: pd.DataFrame,
+    errors: np.ndarray,
+    alpha: float,
+    min_size: int,
+    w: np.ndarray | None = None,
+) -> float:
     """Error rate, interval, gap, test against the rest and flag of each slice (in
-    place); returns the overall error rate."""
-    n_total, errors_total = errors.shape[0], int(errors.sum())
-    overall = errors_total / n_total
-    table["error_rate"] = table["errors"] / table["n"]
-    table["ci_low"], table["ci_high"] = wilson_interval(table["errors"], table["n"])
+    place); returns the overall error rate (weighted with ``w``)."""
+    if w is None:
+        n_total, errors_total = errors.shape[0], int(errors.sum())
+        overall = errors_total / n_total
+        table["error_rate"] = table["errors"] / table["n"]
+        table["ci_low"], table["ci_high"] = wilson_interval(table["errors"], table["n"])
+        p_values = worse_than_rest_p_values(
+            table["errors"].to_numpy(), table["n"].to_numpy(), errors_total, n_total
+        )
+    else:
+        total, errors_total, sq_total = w.sum(), w[errors].sum(), (w * w).sum()
+        overall = float(errors_total / total)
+        weight, wrong, sq = (
+            table[c].to_numpy() for c in (f"_sum_{_W}", f"_sum_{_W_ERRORS}", f"_sum_{_W_SQ}")
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["error_rate"] = np.where(weight > 0, wrong / weight, np.nan)
+        table["ci_low"], table["ci_high"] = wilson_interval(*effective_counts(wrong, weight, sq))
+        p_values = rest_p_values(wrong, weight, sq, errors_total, total, sq_total)
     table["gap_pp"] = (table["error_rate"] - overall) * 100.0
-    table["p_value"] = worse_than_rest_p_values(
-        table["errors"].to_numpy(), table["n"].to_numpy(), errors_total, n_total
-    )
+    table["p_value"] = p_values
     table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy())
     table["flagged"] = (table["q_value"] < alpha) & (table["n"] >= min_size)
     return overall
@@ -347,6 +395,9 @@ def _pair_block(
 
 def _finish_metrics(table: pd.DataFrame, p: Predictions) -> list[str]:
     n = table["n"].to_numpy(dtype=float)
+    if p.sample_weight is not None:
+        n = table.pop(f"_sum_{_W}").to_numpy()
+        table.pop(f"_sum_{_W_ERRORS}"), table.pop(f"_sum_{_W_SQ}")
     names: list[str] = []
     sums: dict[str, Any] = {
         c[5:]: table.pop(c).to_numpy()
@@ -354,7 +405,8 @@ def _finish_metrics(table: pd.DataFrame, p: Predictions) -> list[str]:
         if c.startswith("_sum_") and not c.startswith(f"_sum_{_REF}")
     }
     for name, total in sums.items():
-        mean = total / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / n
         if name == "mse":
             table["rmse"] = np.sqrt(mean)
             names.append("rmse")

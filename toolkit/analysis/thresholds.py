@@ -45,19 +45,23 @@ TABLE_GRID = np.round(np.arange(0.05, 1.0, 0.05), 2)
 JSON_CURVE_POINTS = 200
 
 
-def _rates(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int) -> dict[str, np.ndarray]:
+def _rates(
+    tp: np.ndarray, fp: np.ndarray, n_pos: float, n_neg: float, counts: bool = True
+) -> dict[str, np.ndarray]:
+    """Counts and rates at each threshold; ``counts=False`` keeps weighted sums as floats."""
     tp, fp = np.asarray(tp, dtype=float), np.asarray(fp, dtype=float)
     fn, tn = n_pos - tp, n_neg - fp
+    kind = np.int64 if counts else float
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         recall = tp / n_pos if n_pos else np.full(tp.shape, np.nan)
         fpr = fp / n_neg if n_neg else np.full(tp.shape, np.nan)
         f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
     return {
-        "tp": tp.astype(np.int64),
-        "fp": fp.astype(np.int64),
-        "fn": fn.astype(np.int64),
-        "tn": tn.astype(np.int64),
+        "tp": tp.astype(kind),
+        "fp": fp.astype(kind),
+        "fn": fn.astype(kind),
+        "tn": tn.astype(kind),
         "precision": precision,
         "recall": recall,
         "fpr": fpr,
@@ -174,7 +178,9 @@ def analyze_thresholds(
     Parameters
     ----------
     p : Predictions
-        A binary task with probabilities.
+        A binary task with probabilities. With ``p.sample_weight``, counts (``tp``,
+        ``fp``, ...), costs, rates and curves are weighted sums, and ``metric`` gets
+        ``sample_weight=`` when it takes that keyword (scikit-learn's metrics do).
     cost : array-like of shape (2, 2), default=None
         ``cost[i][j]``: the cost of predicting class ``j`` for a row of class ``i`` (class
         order of ``p.classes``, as the confusion matrix). The chosen threshold minimises
@@ -208,14 +214,24 @@ def analyze_thresholds(
     if cost is not None and metric is not None:
         raise ValidationError("give cost or metric, not both")
     positives = p.y_true_codes() == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    w = p.sample_weight  # None: every row counts 1, and the counts are whole numbers
+    if w is None:
+        n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    else:
+        n_pos, n_neg = float(w[positives].sum()), float(w[~positives].sum())
     if n_pos == 0 or n_neg == 0:
-        raise NotApplicableError("thresholds need rows of both classes in y_true")
+        raise NotApplicableError(
+            "thresholds need rows of both classes in y_true"
+            + ("" if w is None else " with a weight above 0")
+        )
     scores = p.proba[:, 1]
-    fpr, tpr, thresholds = roc_curve(positives, scores, drop_intermediate=False)
+    fpr, tpr, thresholds = roc_curve(positives, scores, drop_intermediate=False, sample_weight=w)
     # roc_curve's first threshold is +inf (nothing positive); keep thresholds in [0, 1]
     thresholds = np.minimum(thresholds, 1.0)
-    all_rates = _rates(np.rint(tpr * n_pos), np.rint(fpr * n_neg), n_pos, n_neg)
+    tp, fp = tpr * n_pos, fpr * n_neg
+    if w is None:
+        tp, fp = np.rint(tp), np.rint(fp)
+    all_rates = _rates(tp, fp, n_pos, n_neg, counts=w is None)
     if cost is not None:
         c = _cost_matrix(cost)
         values = (
@@ -238,14 +254,16 @@ def analyze_thresholds(
 
     grid = np.unique(np.concatenate([TABLE_GRID, [0.5, chosen]]))
     predicted = scores[None, :] >= grid[:, None]
+    weights = np.ones(p.n, dtype=np.int64) if w is None else w
     table = pd.DataFrame(
         {
             "threshold": grid,
             **_rates(
-                (predicted & positives).sum(axis=1),
-                (predicted & ~positives).sum(axis=1),
+                (predicted & positives) @ weights,
+                (predicted & ~positives) @ weights,
                 n_pos,
                 n_neg,
+                counts=w is None,
             ),
         }
     )[THRESHOLD_COLUMNS]
@@ -266,9 +284,9 @@ def analyze_thresholds(
     table["chosen"] = table["threshold"] == chosen
     # the curves kept for plotting drop the points that do not change their shape
     precision, recall, pr_thresholds = precision_recall_curve(
-        positives, scores, drop_intermediate=True
+        positives, scores, drop_intermediate=True, sample_weight=w
     )
-    roc_fpr, roc_tpr, roc_thresholds = roc_curve(positives, scores)
+    roc_fpr, roc_tpr, roc_thresholds = roc_curve(positives, scores, sample_weight=w)
     return ThresholdAnalysis(
         table,
         positive_class=p.classes[1],
@@ -277,7 +295,7 @@ def analyze_thresholds(
         value=value,
         value_at_default=at_default,
         roc_auc=float(auc(fpr, tpr)),
-        average_precision=float(average_precision_score(positives, scores)),
+        average_precision=float(average_precision_score(positives, scores, sample_weight=w)),
         roc=pd.DataFrame(
             {"fpr": roc_fpr, "tpr": roc_tpr, "threshold": np.minimum(roc_thresholds, 1.0)}
         ),
@@ -289,10 +307,25 @@ def analyze_thresholds(
     )
 
 
+def _takes_sample_weight(metric: Callable) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(metric).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return "sample_weight" in params or any(
+        q.kind is inspect.Parameter.VAR_KEYWORD for q in params.values()
+    )
+
+
 def _call(metric: Callable, p: Predictions, predicted_positive: np.ndarray) -> float:
     y_pred = np.where(predicted_positive, p.classes[1], p.classes[0])
+    weighted = {}
+    if p.sample_weight is not None and _takes_sample_weight(metric):
+        weighted["sample_weight"] = p.sample_weight
     try:
-        value = float(metric(p.y_true, y_pred))
+        value = float(metric(p.y_true, y_pred, **weighted))
     except Exception as exc:  # a user's function: say whose error it is
         raise ValidationError(
             f"metric {getattr(metric, '__name__', metric)!r} failed on (y_true, y_pred): "

@@ -38,6 +38,12 @@ def summary_sentences(d: Any) -> list[str]:
     return [sentence for step in steps if (sentence := step(d)) is not None]
 
 
+def _weighted(meta: dict[str, Any]) -> str:
+    """Said after an error rate when rows carry sample weights (rates are then shares of
+    the weight, counts are still rows)."""
+    return " by weight" if meta.get("weighted") else ""
+
+
 def _metrics(d: Any) -> str | None:
     m, meta = d.metrics, d.meta
     if m is None:
@@ -48,7 +54,8 @@ def _metrics(d: Any) -> str | None:
     better = "better" if (row["margin_over_zero_rule"] or 0) > 0 else "not better"
     if key == "accuracy":
         return (
-            f"The model is wrong on {meta['error_rate']:.1%} of {meta['n']:,} rows; its "
+            f"The model is wrong on {meta['error_rate']:.1%}{_weighted(meta)} of "
+            f"{meta['n']:,} rows; its "
             f"accuracy {row['model']:.3f} is {better} than always predicting the most "
             f"frequent class ({row['zero_rule']:.3f})."
         )
@@ -145,7 +152,7 @@ def _patterns(d: Any) -> str | None:
     worst = patterns.loc[patterns["ci_low"].idxmax()]
     text = (
         f"The most severe error pattern is {worst['pattern']}: {int(worst['errors']):,} of "
-        f"{int(worst['n']):,} rows wrong ({worst['error_rate']:.1%}, 95% CI "
+        f"{int(worst['n']):,} rows wrong ({worst['error_rate']:.1%}{_weighted(meta)}, 95% CI "
         f"{worst['ci_low']:.1%}–{worst['ci_high']:.1%}, against {meta['error_rate']:.1%} "
         f"overall){_held_out(worst)}.{_noise(worst)}"
     )
