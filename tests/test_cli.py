@@ -387,6 +387,40 @@ def test_label_queue_features_take_globs(scored_csv, pool_csv, tmp_path, capsys)
     assert "no feature columns match 'nope_*'" in line and not out.exists()
 
 
+def test_label_queue_hybrid_finds_the_numeric_columns_itself(
+    scored_csv, pool_csv, tmp_path, capsys
+):
+    labeled, _ = scored_csv
+    path, pool = pool_csv
+    argv = ["label-queue", str(path), "--proba", "p_*", "--id", "id", "--budget", "8"]
+    argv += ["--strategy", "hybrid", "--labeled", str(labeled), "--target", "y_true"]
+    # a text column and a column --labeled lacks are no neighbours' coordinates
+    wider = pool.assign(note="x", extra=1.0)
+    wide_path = tmp_path / "wide.csv"
+    wider.to_csv(wide_path, index=False)
+    capsys.readouterr()
+    auto = tmp_path / "auto.csv"
+    assert main([argv[0], str(wide_path), *argv[2:], "--out", str(auto)]) == 0
+    numeric = [c for c in pool.columns if c != "id" and not c.startswith("p_")]
+    assert len(numeric) == 5  # the five measurements, not the id or the probabilities
+    printed = capsys.readouterr().out
+    assert f"Neighbours found on 5 numeric columns: {', '.join(numeric)}" in printed
+    # the same queue as naming them with --features
+    given = tmp_path / "given.csv"
+    assert main([*argv, "--features", ",".join(numeric), "--out", str(given)]) == 0
+    by_hand = pd.read_csv(given)
+    assert pd.read_csv(auto).drop(columns=["note", "extra"]).equals(by_hand)
+    # a pool with nothing numeric to share: one line, nothing written
+    bare = tmp_path / "bare.csv"
+    pool[["id", "p_benign", "p_malignant"]].to_csv(bare, index=False)
+    out = tmp_path / "none.csv"
+    capsys.readouterr()
+    assert main([argv[0], str(bare), *argv[2:], "--out", str(out)]) == 1
+    line = _one_error_line(capsys)
+    assert "--strategy hybrid found no numeric column" in line and "--features" in line
+    assert not out.exists()
+
+
 def test_relabel_queue_lists_the_likely_label_errors(scored_csv, tmp_path, capsys):
     from toolkit.analysis.labels import find_label_issues
 

@@ -68,6 +68,122 @@ def test_margin_picks_the_rows_closest_to_the_threshold_by_hand():
     assert q2["reason"][0] == "margin 0.40 between '>50K' and '<=50K'"
 
 
+#: Positive-class probabilities of a binary pool, ids 0-4 (issue 18).
+NEAR = np.array([0.1, 0.28, 0.31, 0.5, 0.9])
+
+
+def binary_pool(positive=NEAR):
+    return np.column_stack([1 - positive, positive])
+
+
+def test_margin_measures_the_distance_to_a_given_threshold_by_hand():
+    # |p - 0.3| = 0.2, 0.02, 0.01, 0.2, 0.6: rows 2 and 1 first, then the tie 0, 3 by id
+    q = labeling_queue(binary_pool(), budget=5, classes=["no", "yes"], threshold=0.3)
+    assert q.table["id"].tolist() == [2, 1, 0, 3, 4]
+    # score 1 - |p - t| / max(t, 1 - t), here / 0.7
+    np.testing.assert_allclose(
+        q.table["score"],
+        [1 - 0.01 / 0.7, 1 - 0.02 / 0.7, 1 - 0.2 / 0.7, 1 - 0.2 / 0.7, 1 - 0.6 / 0.7],
+    )
+    assert q.table["reason"].tolist()[:2] == [
+        "p('yes') = 0.31, 0.01 from the threshold 0.3",
+        "p('yes') = 0.28, 0.02 from the threshold 0.3",
+    ]
+    assert q.threshold == 0.3 and q.meta["threshold"] == 0.3
+    # the default (None) is today's margin, unchanged: row 3 (0.5) first
+    default = labeling_queue(binary_pool(), budget=5, classes=["no", "yes"])
+    assert default.table["id"].tolist() == [3, 2, 1, 0, 4]
+    assert default.table["reason"][0] == "margin 0.00 between 'no' and 'yes'"
+    assert default.threshold is None
+    # 0.5 ranks and scores as the margin does (only the reasons differ)
+    half = labeling_queue(binary_pool(), budget=5, threshold=0.5).table
+    assert half["id"].tolist() == default.table["id"].tolist()
+    np.testing.assert_allclose(half["score"], default.table["score"])
+
+
+def test_hybrid_measures_its_margin_to_the_threshold_by_hand():
+    proba, pool_x, labeled = two_blobs()  # p(1): blob A 0.50 .. 0.45, blob B 0.35 .. 0.30
+    kwargs = {"embeddings": pool_x, "labeled": labeled, "n_neighbors": 3, "n_clusters": 2}
+    q = labeling_queue(proba, budget=4, strategy="hybrid", threshold=0.3, **kwargs)
+    # score (1 - |p - 0.3| / 0.7) / 2 + share of neighbours wrong / 2 (A: 2 of 3, B: 1 of 3);
+    # the rows of each blob nearest 0.3 now lead it: 5 and 4 in A, 11 and 10 in B
+    assert q.table["id"].tolist() == [5, 11, 4, 10]
+    np.testing.assert_allclose(
+        q.table["score"],
+        [
+            (1 - 0.15 / 0.7) / 2 + 1 / 3,
+            1 / 2 + 1 / 6,
+            (1 - 0.16 / 0.7) / 2 + 1 / 3,
+            (1 - 0.01 / 0.7) / 2 + 1 / 6,
+        ],
+    )
+    assert q.table["reason"][1].startswith("p(1) = 0.30, 0.00 from the threshold 0.3; 1 of 3")
+    assert q.threshold == 0.3
+
+
+def test_a_threshold_is_refused_where_it_means_nothing():
+    with pytest.raises(
+        ValidationError,
+        match=r"threshold applies to the strategies \['margin', "
+        r"'hybrid'\].*'entropy' does not use it",
+    ):
+        labeling_queue(binary_pool(), strategy="entropy", threshold=0.3)
+    three = np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    with pytest.raises(ValidationError, match="threshold needs a binary pool .* 3 classes"):
+        labeling_queue(three, threshold=0.3)
+    with pytest.raises(InvalidValueError, match=r"threshold must be a number in \[0, 1\] or None"):
+        labeling_queue(binary_pool(), threshold=1.5)
+    with pytest.raises(ToolkitTypeError, match="threshold must be a number"):
+        labeling_queue(binary_pool(), threshold="0.3")
+
+
+# ------------------------------------------------ diagnose: the threshold of the costs
+def _scored_binary() -> tk.Predictions:
+    # scores .1 .2 .3 .4 .6 | .35 .45 .7 .8 .9 (labels 0 | 1): with FP cost 1 and FN cost 5
+    # the least cost is at 0.35 (2 false positives, no false negative: cost 2)
+    proba = [0.1, 0.2, 0.3, 0.4, 0.6, 0.35, 0.45, 0.7, 0.8, 0.9]
+    return tk.Predictions([0] * 5 + [1] * 5, proba=proba)
+
+
+def test_diagnose_ranks_the_queue_by_the_threshold_the_costs_chose():
+    p = _scored_binary()
+    sections = ["thresholds", "labeling_queue"]
+    pool = {"pool": binary_pool(), "budget": 5}
+    d = tk.diagnose(p, pool=pool, cost=[[0, 1], [5, 0]], sections=sections)
+    assert d.thresholds.threshold == 0.35
+    # |p - 0.35| = 0.25, 0.07, 0.04, 0.15, 0.55
+    assert d.labeling_queue.table["id"].tolist() == [2, 1, 3, 0, 4]
+    assert d.labeling_queue.threshold == 0.35
+    assert d.labeling_queue.table["reason"][0] == "p(1) = 0.31, 0.04 from the threshold 0.35"
+    data = json.loads(d.to_json())
+    assert data["meta"]["labeling_queue_threshold"] == 0.35
+    assert data["labeling_queue"][0]["reason"].endswith("from the threshold 0.35")
+    # no cost or metric: the thresholds section maximises F1, the queue keeps the margin
+    plain = tk.diagnose(p, pool=pool, sections=sections)
+    assert plain.labeling_queue.table["id"].tolist() == [3, 2, 1, 0, 4]
+    assert json.loads(plain.to_json())["meta"]["labeling_queue_threshold"] is None
+
+    # a business metric's threshold is used the same way
+    def recall_first(y_true, y_pred):
+        return float(np.mean(y_pred[np.asarray(y_true) == 1] == 1)) - 0.01 * np.mean(y_pred == 1)
+
+    d2 = tk.diagnose(p, pool=pool, business_metric=recall_first, sections=sections)
+    assert d2.labeling_queue.threshold == d2.thresholds.threshold
+    # without the thresholds section, or with a strategy that ignores it, nothing changes
+    alone = tk.diagnose(p, pool=pool, cost=[[0, 1], [5, 0]], sections=["labeling_queue"])
+    assert alone.labeling_queue.threshold is None
+    entropy = tk.diagnose(
+        p, pool={**pool, "strategy": "entropy"}, cost=[[0, 1], [5, 0]], sections=sections
+    )
+    assert entropy.labeling_queue.threshold is None
+    # a threshold given with the pool wins over the chosen one
+    given = tk.diagnose(
+        p, pool={**pool, "threshold": 0.3}, cost=[[0, 1], [5, 0]], sections=sections
+    )
+    assert given.labeling_queue.threshold == 0.3
+    assert given.labeling_queue.table["id"].tolist()[:2] == [2, 1]
+
+
 def test_least_confidence_and_entropy_by_hand():
     proba = np.array([[0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
     lc = labeling_queue(proba, budget=4, strategy="least_confidence", classes=["a", "b", "c"]).table
@@ -155,6 +271,7 @@ def test_queue_result_records_how_it_was_made_and_has_a_json_form():
         "pool_size": 5,
         "n_neighbors": None,
         "n_clusters": None,
+        "threshold": None,
     }
     as_dict = q.to_dict()
     assert as_dict["table"][0] == {
@@ -167,7 +284,7 @@ def test_queue_result_records_how_it_was_made_and_has_a_json_form():
     assert json.loads(json.dumps(as_dict)) == as_dict
     assert repr(q) == (
         "LabelingQueue(3 rows, strategy='margin', budget=3, pool_size=5, n_neighbors=None, "
-        "n_clusters=None)"
+        "n_clusters=None, threshold=None)"
     )
     assert "<b>LabelingQueue</b>" in q._repr_html_()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -543,6 +660,7 @@ def test_relabel_queue_ranks_flagged_issues_worst_first_by_hand():
         "pool_size": 3,  # the flagged issues
         "n_neighbors": None,
         "n_clusters": None,
+        "threshold": None,
     }
     pd.testing.assert_frame_equal(table, before)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from toolkit._files import check_outputs, write_atomic
 from toolkit._terminal import printable
-from toolkit.exceptions import ToolkitError, ValidationError
+from toolkit.exceptions import ColumnNotFoundError, ToolkitError, ValidationError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: Columns the CSV of `toolkit error-sample` adds so `rank-tags` can extrapolate.
@@ -48,18 +48,30 @@ def _columns_or_glob(value: str | None) -> str | list[str] | None:
     return value if ("*" in value or "?" in value) and "," not in value else _split(value)
 
 
-def _feature_columns(columns: Any, value: str | None) -> list[str] | None:
+def _is_glob(text: str) -> bool:
+    return "*" in text or "?" in text or "[" in text
+
+
+def _feature_columns(
+    columns: Any, value: str | None, exclude: Sequence[str] = ()
+) -> list[str] | None:
     """``--features``: comma-separated names and globs (``"age,num_*"``), each glob
-    expanded in table order; a name or glob that matches nothing is named."""
+    expanded in table order; a name or glob that matches nothing is named. Columns in
+    ``exclude`` (another system's answers) are left out of a glob and refused by name."""
     from toolkit._checks import resolve_columns
 
     if value is None:
         return None
     picked: list[str] = []
     for item in _split(value) or []:
-        glob = "*" in item or "?" in item or "[" in item
+        glob = _is_glob(item)
+        if not glob and item in exclude:
+            raise ValidationError(
+                f"--features names {item!r}, a --reference column: another system's "
+                "answers are not a feature"
+            )
         for name in resolve_columns(columns, item if glob else [item], "feature"):
-            if name not in picked:
+            if name not in picked and name not in exclude:
                 picked.append(name)
     return picked
 
@@ -263,21 +275,178 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _predictions(args: argparse.Namespace, frame: Any = None) -> Any:
+def _predictions(args: argparse.Namespace, frame: Any = None, exclude: Sequence[str] = ()) -> Any:
+    """The model's Predictions of FILE (or ``frame``); the columns in ``exclude`` (the
+    references') are neither features nor anything else of the model's."""
     from toolkit.data import Predictions
 
     frame = read_table(args.file) if frame is None else frame
     if args.pred is None and args.proba is None:
         raise ValidationError("give --pred, --proba, or both")
+    features = _feature_columns(frame.columns, args.features, exclude)
+    if exclude:
+        frame = frame.drop(columns=list(exclude))  # a new frame: read_table's is kept
     return Predictions.from_frame(
         frame,
         target=args.target,
         pred=args.pred,
         proba=_columns_or_glob(args.proba),
-        features=_feature_columns(frame.columns, args.features),
+        features=features,
         id=args.id,
         embeddings=_columns_or_glob(getattr(args, "embeddings", None)),
     )
+
+
+# ------------------------------------------------- diagnose: references, cost, calibration
+COST_SYNTAX = "'FP,FN' (2 numbers) or 'TN,FP,FN,TP' (4 numbers)"
+
+
+def _cost_matrix(text: str | None) -> list[list[float]] | None:
+    """``--cost``: 'FP,FN' is the cost of a false positive and of a false negative (right
+    answers cost 0); 'TN,FP,FN,TP' the whole matrix, rows the true class (negative,
+    positive) and columns the predicted one, as ``diagnose(cost=)`` takes it."""
+    import math
+
+    if text is None:
+        return None
+    shown = printable(text)
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValidationError(f"--cost takes {COST_SYNTAX}, got '{shown}'") from None
+    if len(values) not in (2, 4):
+        raise ValidationError(f"--cost takes {COST_SYNTAX}, got {len(values)} numbers in '{shown}'")
+    if not all(math.isfinite(v) for v in values):
+        raise ValidationError(f"--cost values must be finite numbers, got '{shown}'")
+    if any(v < 0 for v in values):
+        raise ValidationError(f"--cost values are costs and cannot be negative, got '{shown}'")
+    if not any(values):
+        raise ValidationError(f"--cost is all zeros ('{shown}'): every threshold would cost 0")
+    if len(values) == 2:
+        return [[0.0, values[0]], [values[1], 0.0]]
+    return [values[:2], values[2:]]
+
+
+def _reference_specs(items: Sequence[str] | None) -> dict[str, str]:
+    """``--reference NAME=COLUMN`` (repeatable): each name with its column or glob."""
+    specs: dict[str, str] = {}
+    for item in items or []:
+        name, sep, column = (part.strip() for part in item.partition("="))
+        if not sep or not name:
+            raise ValidationError(
+                f"--reference takes NAME=COLUMN (e.g. human=human_label or v1='v1_p_*'), "
+                f"got '{printable(item)}'"
+            )
+        if not column:
+            raise ValidationError(
+                f"--reference '{printable(name)}=' names no column: give NAME=COLUMN"
+            )
+        if name in specs:
+            raise ValidationError(f"--reference '{printable(name)}' is given twice")
+        specs[name] = column
+    return specs
+
+
+def _reference_columns(
+    frame: Any, specs: dict[str, str], args: argparse.Namespace
+) -> dict[str, list[str]]:
+    """The columns of each reference in FILE; none of them is one of the model's."""
+    import fnmatch
+
+    from toolkit._checks import preview, resolve_columns
+
+    columns = [str(c) for c in frame.columns]
+    own = {
+        c: flag
+        for c, flag in ((args.target, "--target"), (args.pred, "--pred"), (args.id, "--id"))
+        if c
+    }
+    if args.proba is not None:
+        for c in resolve_columns(columns, _columns_or_glob(args.proba), "proba"):
+            own[c] = "--proba"
+    out: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        if _is_glob(spec):
+            cols = [c for c in columns if fnmatch.fnmatchcase(c, spec)]
+        else:
+            cols = [spec] if spec in columns else []
+        if not cols:
+            what = "no column matching" if _is_glob(spec) else "no column"
+            raise ColumnNotFoundError(
+                f"--reference {printable(name)}: {printable(str(args.file))} has {what} "
+                f"'{printable(spec)}'; it has {printable(preview(columns, 12))}"
+            )
+        taken = [c for c in cols if c in own]
+        if taken:
+            raise ValidationError(
+                f"--reference {printable(name)}: column '{printable(taken[0])}' is the "
+                f"model's own ({own[taken[0]]}); a reference is another system's answers"
+            )
+        out[name] = cols
+    return out
+
+
+def _reference_values(
+    frame: Any, specs: dict[str, str], columns: dict[str, list[str]], p: Any
+) -> dict[str, Any]:
+    """What ``diagnose(references=)`` takes: a column of labels (empty where the
+    reference did not answer), or a probability matrix in the model's class order
+    (a row of empty cells where it did not answer)."""
+    import numpy as np
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for name, cols in columns.items():
+        if not _is_glob(specs[name]):
+            out[name] = frame[cols[0]]
+            continue
+        if not p.is_classification:
+            raise ValidationError(
+                f"--reference {printable(name)}: probability columns need a "
+                f"classification task; this is {p.task}"
+            )
+        prefix = specs[name].split("*")[0] if "*" in specs[name] else ""
+        by_class = {c[len(prefix) :]: c for c in cols}
+        names = [str(c) for c in p.classes]
+        if sorted(by_class) != sorted(names):
+            raise ValidationError(
+                f"--reference {printable(name)}: the columns of '{printable(specs[name])}' "
+                f"name the classes {printable(sorted(by_class))} but the model's classes "
+                f"are {printable(names)}"
+            )
+        for c in cols:
+            if not pd.api.types.is_numeric_dtype(frame[c]):
+                raise ValidationError(
+                    f"--reference {printable(name)}: column '{printable(c)}' is not numeric"
+                )
+        out[name] = np.column_stack([frame[by_class[c]].to_numpy(float) for c in names])
+    return out
+
+
+def _calibrator(args: argparse.Namespace, p: Any) -> Any:
+    """``--calibration FILE``: isotonic calibration fitted on FILE's rows (the same
+    target, probability and id columns), refused now if it shares rows with the input."""
+    from toolkit import calibrate
+    from toolkit.data import Predictions
+
+    if args.calibration is None:
+        return None
+    if args.proba is None:
+        raise ValidationError("--calibration needs --proba: a calibration maps probabilities")
+    try:
+        frame = read_table(args.calibration)
+        p_cal = Predictions.from_frame(
+            frame,
+            target=args.target,
+            proba=_columns_or_glob(args.proba),
+            id=args.id,
+            features=[],
+        )
+        calibration = calibrate(p_cal, method="isotonic")
+        calibration.apply(p)  # shared rows are refused before the analyses, not after
+    except ToolkitError as exc:
+        raise type(exc)(f"--calibration {printable(args.calibration)}: {exc}") from exc
+    return calibration
 
 
 class _Progress:
@@ -307,9 +476,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     from toolkit import diagnose
 
-    check_outputs([args.file], [args.json, args.html])
+    check_outputs([args.file, args.calibration], [args.json, args.html])
+    cost = _cost_matrix(args.cost)
+    specs = _reference_specs(args.reference)
     progress = _Progress(quiet=args.quiet)  # its first line once the checks have passed
-    p = _predictions(args)
+    frame = read_table(args.file)
+    ref_columns = _reference_columns(frame, specs, args)
+    p = _predictions(
+        args, frame, exclude=sorted({c for cols in ref_columns.values() for c in cols})
+    )
+    if cost is not None and (p.task != "binary" or p.proba is None):
+        raise ValidationError(
+            "--cost chooses the threshold of a binary classifier with probabilities; "
+            + (f"this is a {p.task} task" if p.task != "binary" else "give --proba")
+        )
+    references = _reference_values(frame, specs, ref_columns, p) if specs else None
+    calibration = _calibrator(args, p)
     if args.run_id:  # a wrong run id fails now, not after minutes of analyses
         from toolkit.tracking.attach import check_run
 
@@ -318,6 +500,9 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         p,
         slices=_split(args.slices),
         sections=_split(args.sections),
+        references=references,
+        calibration=calibration,
+        cost=cost,
         random_state=args.random_state,
         run_id=args.run_id,
         meta={"source": str(args.file)},
@@ -398,14 +583,8 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
         queue = relabel_queue(issues, budget=args.budget)
         what = "labels to check again"
     else:
-        pool = LabelingPool.from_frame(
-            frame,
-            proba=_columns_or_glob(args.proba),
-            id=args.id,
-            embeddings=_columns_or_glob(args.embeddings),
-            features=_feature_columns(frame.columns, args.features),
-        )
         labeled = None
+        features = _feature_columns(frame.columns, args.features)
         if args.strategy in ("error_neighbourhood", "hybrid"):
             if args.labeled is None:
                 raise ValidationError(
@@ -414,7 +593,19 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
                 )
             if args.target is None:
                 raise ValidationError("--labeled needs --target, the label column of that file")
-            labeled = _predictions(argparse.Namespace(**{**vars(args), "file": args.labeled}))
+            labeled_frame = read_table(args.labeled)
+            labeled = _predictions(
+                argparse.Namespace(**{**vars(args), "file": args.labeled}), labeled_frame
+            )
+            if features is None and args.embeddings is None:
+                features = _shared_numeric_columns(frame, labeled_frame, args)
+        pool = LabelingPool.from_frame(
+            frame,
+            proba=_columns_or_glob(args.proba),
+            id=args.id,
+            embeddings=_columns_or_glob(args.embeddings),
+            features=features,
+        )
         queue = labeling_queue(
             pool,
             budget=args.budget,
@@ -430,6 +621,36 @@ def _cmd_label_queue(args: argparse.Namespace) -> int:
     for row in sheet.head(5).itertuples():
         print(f"  {row.rank:>3}. id {printable(row.id)}: {printable(row.reason)}")
     return EXIT_OK
+
+
+def _shared_numeric_columns(pool: Any, labeled: Any, args: argparse.Namespace) -> list[str]:
+    """The neighbours' space when neither --features nor --embeddings is given: the pool's
+    numeric columns without missing values that --labeled has too, numeric and complete,
+    apart from the probabilities, ids, labels and predictions."""
+    import pandas as pd
+
+    from toolkit._checks import resolve_columns
+
+    skip = {args.id, args.target, args.pred}
+    skip.update(resolve_columns(pool.columns, _columns_or_glob(args.proba), "proba"))
+
+    def usable(frame: Any, column: str) -> bool:
+        values = frame[column]
+        return pd.api.types.is_numeric_dtype(values) and not values.isna().any()
+
+    picked = [
+        c
+        for c in map(str, pool.columns)
+        if c not in skip and c in labeled.columns and usable(pool, c) and usable(labeled, c)
+    ]
+    if not picked:
+        raise ValidationError(
+            f"--strategy {args.strategy} found no numeric column (complete, not the "
+            "probabilities or the id) that FILE and --labeled share; give --features or "
+            "--embeddings"
+        )
+    print(f"Neighbours found on {len(picked)} numeric columns: {printable(', '.join(picked))}")
+    return picked
 
 
 def _cmd_error_sample(args: argparse.Namespace) -> int:
@@ -609,10 +830,35 @@ def _add_diagnose(sub: Any) -> None:
         "every analysis the columns allow (metrics beside baselines, sliced metrics, error "
         "patterns, error clusters, label issues) and write the HTML report and JSON.",
         epilog="example: toolkit diagnose test.csv --target income --proba 'p_*' "
-        "--slices sex,race,age --html reports/test.html --json reports/test.json",
+        "--slices sex,race,age --reference human=human_label --reference v1='v1_p_*' "
+        "--cost 1,5 --calibration calib.csv --html reports/test.html --json reports/test.json",
     )
     _add_input_options(diag)
     diag.add_argument("--slices", metavar="COLS", help="columns for sliced metrics")
+    diag.add_argument(
+        "--reference",
+        action="append",
+        metavar="NAME=COLUMN",
+        help="another system's answers in FILE, shown beside the model with the gap "
+        "(repeatable): COLUMN holds its predicted labels (an empty cell where it gave "
+        "none, e.g. human labels on some rows) or is a glob of its probability columns "
+        "such as 'v1_p_*' (the rest of each name is the class); never a feature",
+    )
+    diag.add_argument(
+        "--cost",
+        metavar="FP,FN|TN,FP,FN,TP",
+        help="binary tasks with --proba: choose the threshold of least total cost. 'FP,FN' "
+        "is the cost of a false positive and of a false negative (e.g. '1,5'; right "
+        "answers cost 0); 'TN,FP,FN,TP' gives all four cells. Costs are >= 0; the "
+        "positive class is the second of the model's classes",
+    )
+    diag.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="the calibration split (CSV or Parquet with the same --target, --proba and "
+        "--id columns, rows not in FILE): isotonic calibration is fitted on it and judged "
+        "on FILE (ECE, Brier, log loss before and after)",
+    )
     diag.add_argument("--sections", metavar="NAMES", help="run only these sections")
     diag.add_argument("--json", metavar="PATH", help="write the diagnosis as JSON")
     diag.add_argument("--html", metavar="PATH", help="write the offline HTML report")
@@ -652,7 +898,11 @@ def _add_label_queue(sub: Any) -> None:
     )
     queue.add_argument("--embeddings", metavar="COLS|GLOB", help="embedding columns")
     queue.add_argument(
-        "--features", metavar="COLS|GLOBS", help="numeric feature columns, e.g. 'x_*,age'"
+        "--features",
+        metavar="COLS|GLOBS",
+        help="numeric feature columns for the neighbours, e.g. 'x_*,age' (default without "
+        "--embeddings: every complete numeric column FILE and --labeled share, apart from "
+        "probabilities, ids, labels and predictions)",
     )
     queue.add_argument(
         "--labeled", metavar="FILE", help="labeled rows (error_neighbourhood and hybrid)"

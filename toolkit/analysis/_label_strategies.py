@@ -28,6 +28,7 @@ __all__ = [
     "neighbour_errors",
     "queue_frame",
     "representation",
+    "threshold_margin",
     "top_k",
 ]
 
@@ -57,6 +58,20 @@ def margin(proba: np.ndarray, names: list[str]) -> Scores:
         for m, a, b in zip(gap, order[:, 0], order[:, 1])
     ]
     return 1.0 - gap, reasons
+
+
+def threshold_margin(proba: np.ndarray, names: list[str], threshold: float) -> Scores:
+    """Binary: ``1 - |p_1 - t| / max(t, 1 - t)``, rows whose positive-class (second
+    column) probability is nearest the decision threshold ``t`` first. The divisor keeps
+    the score in [0, 1]; at ``t = 0.5`` it is the margin's score, ``1 - |p_1 - p_0|``."""
+    positive = proba[:, 1]
+    distance = np.abs(positive - threshold)
+    score = 1.0 - distance / max(threshold, 1.0 - threshold)
+    reasons = [
+        f"p({names[1]}) = {p:.2f}, {d:.2f} from the threshold {threshold:.4g}"
+        for p, d in zip(positive, distance)
+    ]
+    return score, reasons
 
 
 def least_confidence(proba: np.ndarray, names: list[str]) -> Scores:

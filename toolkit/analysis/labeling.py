@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -41,9 +41,9 @@ from toolkit.analysis._label_strategies import (
     UNCERTAINTY,
     class_names,
     hybrid_order,
-    margin,
     neighbour_errors,
     representation,
+    threshold_margin,
     top_k,
 )
 from toolkit.analysis.labels import ISSUE_COLUMNS, LabelIssues
@@ -61,6 +61,7 @@ from toolkit.exceptions import (
 __all__ = [
     "QUEUE_COLUMNS",
     "STRATEGIES",
+    "THRESHOLD_STRATEGIES",
     "LabelingPool",
     "LabelingQueue",
     "annotation_frame",
@@ -69,6 +70,8 @@ __all__ = [
 ]
 
 STRATEGIES = ("margin", "least_confidence", "entropy", "error_neighbourhood", "hybrid")
+#: The strategies that rank by the distance to the decision boundary (``threshold=``).
+THRESHOLD_STRATEGIES = ("margin", "hybrid")
 _POSITIVE = Interval(Integral, 1, None)
 
 
@@ -90,6 +93,9 @@ class LabelingQueue(Result):
         Labeled neighbours looked at per pool row (error-neighbourhood strategies).
     n_clusters : int or None
         KMeans clusters the batch was spread over (``"hybrid"``).
+    threshold : float or None
+        The decision threshold on the positive-class probability that the margin was
+        measured to (None: the two most likely classes, i.e. 0.5 for a binary pool).
     """
 
     strategy: str
@@ -97,6 +103,7 @@ class LabelingQueue(Result):
     pool_size: int
     n_neighbors: int | None = None
     n_clusters: int | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +300,7 @@ def _as_pool(pool: Any, *, embeddings: Any = None, **arrays: Any) -> LabelingPoo
         "features": [ARRAY_LIKE, None],
         "n_neighbors": [_POSITIVE],
         "n_clusters": [_POSITIVE, None],
+        "threshold": [Interval(Real, 0, 1), None],
         "random_state": [RANDOM_STATE, None],
     }
 )
@@ -308,6 +316,7 @@ def labeling_queue(
     features: Any = None,
     n_neighbors: int = 10,
     n_clusters: int | None = None,
+    threshold: float | None = None,
     random_state: int | None = 0,
 ) -> LabelingQueue:
     """Rank an unlabeled pool: which ``budget`` examples to label next.
@@ -343,6 +352,11 @@ def labeling_queue(
         Labeled neighbours looked at per pool row.
     n_clusters : int, default=None
         Hybrid only. Default: ``min(budget, max(2, 2 * n_classes))``.
+    threshold : float in [0, 1], default=None
+        Binary pools, ``"margin"`` and ``"hybrid"``: the decision threshold on the
+        positive-class probability (the second column); rows nearest it come first,
+        score ``1 - |p - threshold| / max(threshold, 1 - threshold)``. None ranks by
+        the margin between the two most likely classes (the same order as 0.5).
     random_state : int or None, default=0
         Seed of the KMeans clustering (hybrid).
 
@@ -358,24 +372,58 @@ def labeling_queue(
     ...                    classes=["cat", "dog"])
     >>> q
     LabelingQueue(2 rows, strategy='margin', budget=2, pool_size=3, n_neighbors=None, \
-n_clusters=None)
+n_clusters=None, threshold=None)
     >>> q.table["id"].tolist()
     [1, 2]
     >>> q.table["reason"][0]
     "margin 0.10 between 'cat' and 'dog'"
+
+    With the decision threshold at 0.3, the row whose 'dog' probability is 0.31 is
+    nearest it:
+
+    >>> labeling_queue([[0.9, 0.1], [0.5, 0.5], [0.69, 0.31]], budget=1,
+    ...                classes=["cat", "dog"], threshold=0.3).table["reason"][0]
+    "p('dog') = 0.31, 0.01 from the threshold 0.3"
     """
     data = _as_pool(pool, classes=classes, ids=ids, embeddings=embeddings, features=features)
+    _check_threshold(threshold, strategy, data)
     k = min(int(budget), data.n)
     made = {"strategy": strategy, "budget": int(budget), "pool_size": data.n}
+    if threshold is not None:
+        made["threshold"] = float(threshold)
     if strategy in UNCERTAINTY:
-        score, reasons = UNCERTAINTY[strategy](data.proba, class_names(data.classes))
+        score, reasons = _uncertainty(strategy, data, threshold)
         return LabelingQueue(top_k(data.ids, score, reasons, k), **made)
     if labeled is None:
         raise ValidationError(
             f"strategy {strategy!r} needs labeled=Predictions(...) with the model's predictions "
             "on labeled rows, in the same representation (embeddings or features) as the pool"
         )
-    return _neighbour_queue(data, labeled, k, n_neighbors, n_clusters, random_state, made)
+    return _neighbour_queue(
+        data, labeled, k, n_neighbors, n_clusters, random_state, made, threshold
+    )
+
+
+def _check_threshold(threshold: float | None, strategy: str, data: LabelingPool) -> None:
+    if threshold is None:
+        return
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise ValidationError(
+            f"threshold applies to the strategies {list(THRESHOLD_STRATEGIES)} (nearest the "
+            f"decision threshold first); strategy {strategy!r} does not use it"
+        )
+    if len(data.classes) != 2:
+        raise ValidationError(
+            f"threshold needs a binary pool (2 probability columns); this one has "
+            f"{len(data.classes)} classes {preview(data.classes, 10)}"
+        )
+
+
+def _uncertainty(strategy: str, data: LabelingPool, threshold: float | None) -> Any:
+    names = class_names(data.classes)
+    if threshold is not None:  # only margin and hybrid take one (checked above)
+        return threshold_margin(data.proba, names, float(threshold))
+    return UNCERTAINTY[strategy](data.proba, names)
 
 
 def _neighbour_queue(
@@ -386,6 +434,7 @@ def _neighbour_queue(
     n_clusters: int | None,
     random_state: int | None,
     made: dict[str, Any],
+    threshold: float | None = None,
 ) -> LabelingQueue:
     """The ``error_neighbourhood`` and ``hybrid`` queues (``made["strategy"]``)."""
     pool_x, labeled_x = representation(data.embeddings, data.features, labeled)
@@ -394,7 +443,7 @@ def _neighbour_queue(
     neighbour_text = [f"{w} of {m} labeled neighbours misclassified" for w in wrong]
     if made["strategy"] == "error_neighbourhood":
         return LabelingQueue(top_k(data.ids, share, neighbour_text, k), **made, n_neighbors=m)
-    margin_score, margin_text = margin(data.proba, class_names(data.classes))
+    margin_score, margin_text = _uncertainty("margin", data, threshold)
     n_clust = n_clusters if n_clusters is not None else min(k, max(2, 2 * len(data.classes)))
     n_clust = min(int(n_clust), data.n)
     table = hybrid_order(

@@ -462,7 +462,7 @@ LABEL_ISSUES = Section(
 
 
 # ---------------------------------------------------------------------- labeling queue
-QUEUE_KEYS = ("pool", "budget", "strategy", "n_neighbors")
+QUEUE_KEYS = ("pool", "budget", "strategy", "n_neighbors", "threshold")
 
 
 def _queue_reason(ctx: Context) -> str | None:
@@ -480,9 +480,8 @@ def check_pool(pool: Any) -> None:
             )
 
 
-def _run_queue(ctx: Context) -> Any:
-    from toolkit.analysis.labeling import labeling_queue
-
+def _queue_args(ctx: Context) -> tuple[Any, dict[str, Any]]:
+    """The pool and the options of :func:`toolkit.labeling_queue` from ``pool=``."""
     pool = ctx.option("pool")
     options: dict[str, Any] = {}
     if isinstance(pool, Mapping):
@@ -490,7 +489,46 @@ def _run_queue(ctx: Context) -> Any:
         pool = pool["pool"]
     if options.get("strategy") in ("error_neighbourhood", "hybrid"):
         options["labeled"] = ctx.p
+    return pool, options
+
+
+def _run_queue(ctx: Context) -> Any:
+    from toolkit.analysis.labeling import labeling_queue
+
+    pool, options = _queue_args(ctx)
     return labeling_queue(pool, random_state=ctx.random_state, **options)
+
+
+def _n_pool_classes(pool: Any) -> int | None:
+    from toolkit.analysis.labeling import LabelingPool
+    from toolkit.data import Predictions
+
+    if isinstance(pool, Predictions | LabelingPool):
+        return None if pool.classes is None else len(pool.classes)
+    return int(np.shape(pool)[1]) if np.ndim(pool) == 2 else None
+
+
+def _link_queue_threshold(results: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The queue ranked by the distance to the threshold the thresholds section chose
+    from ``cost=`` or ``business_metric=`` (not its default, the best F1), unless the
+    pool mapping gave a threshold itself. Sections run before they see each other's
+    results, so a queue the chosen threshold changes is ranked again here."""
+    from toolkit.analysis.labeling import THRESHOLD_STRATEGIES, labeling_queue
+
+    queue, thresholds = results.get("labeling_queue"), results.get("thresholds")
+    if queue is None or thresholds is None or queue.threshold is not None:
+        return {}
+    if ctx.option("cost") is None and ctx.option("business_metric") is None:
+        return {}
+    pool, options = _queue_args(ctx)
+    if queue.strategy not in THRESHOLD_STRATEGIES or _n_pool_classes(pool) != 2:
+        return {}
+    chosen = float(thresholds.threshold)
+    return {
+        "labeling_queue": labeling_queue(
+            pool, random_state=ctx.random_state, threshold=chosen, **options
+        )
+    }
 
 
 LABELING_QUEUE = Section(
@@ -499,6 +537,15 @@ LABELING_QUEUE = Section(
     message="labeling queue",
     applies=_queue_reason,
     run=_run_queue,
+    link=_link_queue_threshold,
+    meta_json=lambda queue: {"labeling_queue_threshold": queue.threshold},
+    note=(
+        "Margin and hybrid queues of a binary pool rank the rows nearest the decision "
+        "threshold first: the threshold the thresholds section chose when a cost or a "
+        "business metric was given (each reason names it, as does "
+        "meta.labeling_queue_threshold in the JSON), else the margin between the two most "
+        "likely classes (0.5 for two)."
+    ),
     tables=(
         Table(
             "t-labeling-queue",
