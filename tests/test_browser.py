@@ -178,3 +178,46 @@ def test_report_links_work_inside_a_notebook_frame_as_an_export_embeds_it(tmp_pa
         assert page.url == url and len(page.frames) == 2  # nothing navigated away
         browser.close()
     assert errors == []
+
+
+@pytest.mark.slow
+def test_digits_report_thumbnails_load_offline_and_fit_the_window(tmp_path):
+    # examples/digits_images.py passes images=: label issues, clusters and the queue
+    # show the digits; every thumbnail must decode, and the page stay within 1400 px
+    import runpy
+
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    example = Path(__file__).resolve().parents[1] / "examples" / "digits_images.py"
+    runpy.run_path(str(example), run_name="digits_example")["main"](str(tmp_path))
+    html = tmp_path / "digits.html"
+    print(f"digits report: {html.stat().st_size:,} bytes")
+    assert html.stat().st_size < 2_000_000
+    url = html.resolve().as_uri()
+    requests, errors = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on(
+            "request",
+            lambda r: r.url != url and not r.url.startswith("data:") and requests.append(r.url),
+        )
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, wait_until="load")
+        counts = {
+            section: page.locator(f"section#{section} figure.thumb img").count()
+            for section in ("label-issues", "clusters", "labeling-queue")
+        }
+        assert counts["label-issues"] == counts["labeling-queue"] == 12, counts
+        assert counts["clusters"] >= 10, counts  # at least two listed clusters, five each
+        widths = page.eval_on_selector_all(
+            "figure.thumb img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+        )
+        assert len(widths) == sum(counts.values()) and all(w == 48 for w in widths), widths
+        assert page.evaluate("document.documentElement.scrollWidth") == 1400
+        page.locator("section#clusters").screenshot(path=str(REPORTS / "digits-clusters.png"))
+        browser.close()
+    assert requests == []
+    assert errors == []

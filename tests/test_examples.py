@@ -24,3 +24,7 @@ def test_example_runs(script, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip()
+    if script.name == "digits_images.py":  # images given: thumbnails in the page only
+        html = (tmp_path / "digits.html").read_text(encoding="utf-8")
+        assert html.count('<figure class="thumb">') >= 2 * 12 + 10
+        assert "data:image" not in (tmp_path / "digits.json").read_text(encoding="utf-8")

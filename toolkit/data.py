@@ -460,6 +460,11 @@ class Predictions:
         return self._ids
 
     @property
+    def ids_given(self) -> bool:
+        """Whether ids were given (else they are the row numbers ``0 .. n - 1``)."""
+        return self._ids_given
+
+    @property
     def sample_weight(self) -> np.ndarray | None:
         """The row weights given, or None when every row counts 1."""
         return self._sample_weight

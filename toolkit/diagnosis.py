@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from toolkit._files import write_text_atomic
@@ -35,6 +36,7 @@ RESERVED_META = (
     "task",
     "classes",
     "error_rate",
+    "weighted",
     "tolerance",
     "random_state",
     "run_id",
@@ -65,7 +67,9 @@ class Diagnosis:
         The section results by name, and what their link steps added (``overlap``,
         ``label_issue_features``).
     extras : dict
-        Not serialised: ``runtime_s`` per section.
+        Not serialised: ``runtime_s`` per section; ``images``, the Predictions whose
+        images the report shows as thumbnails (``"rows"``: ``p``; ``"pool"``: a pool
+        given as Predictions), when they hold images.
     """
 
     meta: dict[str, Any]
@@ -285,7 +289,9 @@ def diagnose(
         "n": p.n,
         "task": p.task,
         "classes": None if p.classes is None else json_safe(list(p.classes)),
-        "error_rate": float(p.errors.mean()),
+        # with sample weights, the share of the total weight on wrong rows
+        "error_rate": float(np.average(p.errors, weights=p.weights)),
+        "weighted": p.sample_weight is not None,
         "tolerance": p.tolerance,
         "random_state": random_state,
         "run_id": run_id,
@@ -294,4 +300,20 @@ def diagnose(
         **(meta or {}),
     }
     # timings vary from run to run, so they stay out of the JSON (same inputs, same JSON)
-    return Diagnosis(meta=info, results=results, extras={"runtime_s": runtime})
+    extras: dict[str, Any] = {"runtime_s": runtime}
+    images = _with_images(p, pool)
+    if images:
+        extras["images"] = images
+    return Diagnosis(meta=info, results=results, extras=extras)
+
+
+def _with_images(p: Predictions, pool: Any) -> dict[str, Predictions]:
+    """The Predictions whose images the report shows as thumbnails: ``"rows"`` (``p``)
+    and ``"pool"`` (a pool given as Predictions), each only when it holds images. Held
+    by reference in ``extras``: never in the JSON."""
+    found = {"rows": p, "pool": pool.get("pool") if isinstance(pool, Mapping) else pool}
+    return {
+        name: rows
+        for name, rows in found.items()
+        if isinstance(rows, Predictions) and rows.images is not None
+    }

@@ -33,6 +33,9 @@ __all__ = [
 TAG_COLUMNS = ["tag", "errors", "share_of_errors", "gain_pp", "ci_low", "ci_high"]
 #: Name of the empty column an annotator fills in.
 TAGS_COLUMN = "tags"
+#: Where the sample puts the row numbers when the table's own ``id`` column cannot be
+#: the ids (it repeats a value or misses one) and keeps that name.
+ROW_COLUMN = "row"
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -100,12 +103,16 @@ def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) 
     Returns
     -------
     ErrorSample
-        ``table`` has one row per sampled error, in id order: ``id``, ``y_true``,
+        ``table`` has one row per sampled error, in row order: ``id``, ``y_true``,
         ``y_pred``, the probability of the predicted and of the true class (``p_pred``,
         ``p_true``, when probabilities exist; regression: ``abs_error``), the features,
         and an empty ``tags`` column to fill with tags separated by ``;`` (e.g.
         ``"blurry;night"``). The fields ``n_errors`` and ``error_rate`` are what
-        :func:`rank_error_tags` needs to extrapolate.
+        :func:`rank_error_tags` needs to extrapolate. ``id`` holds ``p.ids``; when no
+        ids were given and the features hold a column named ``id`` (a table's own, read
+        without naming it as the id), its values are the ids if they are unique and
+        never missing; otherwise that column keeps its name and the row numbers go
+        under ``row``. A feature named like another column is prefixed ``feature_``.
 
     Examples
     --------
@@ -123,7 +130,8 @@ def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) 
     rng = np.random.default_rng(random_state)
     take = error_rows if error_rows.size <= n else rng.choice(error_rows, n, replace=False)
     take = np.sort(take)
-    frame = pd.DataFrame({"id": p.ids[take], "y_true": p.y_true[take], "y_pred": p.y_pred[take]})
+    id_column, ids, own_ids = _sample_ids(p)
+    frame = pd.DataFrame({id_column: ids[take], "y_true": p.y_true[take], "y_pred": p.y_pred[take]})
     if p.proba is not None:
         frame["p_pred"] = p.proba[take, p.y_pred_codes()[take]]
         frame["p_true"] = p.proba[take, p.y_true_codes()[take]]
@@ -131,12 +139,31 @@ def error_sample(p: Predictions, n: int = 300, *, random_state: int | None = 0) 
         frame["abs_error"] = np.abs(p.y_pred[take] - p.y_true[take])
     if p.features is not None:
         feats = p.features.iloc[take].reset_index(drop=True)
+        if own_ids:  # the table's own id column is the ids: shown once, as they are
+            feats = feats.drop(columns="id")
         feats = feats.rename(columns={c: f"feature_{c}" for c in feats if c in frame.columns})
         frame = pd.concat([frame, feats], axis=1)
     frame[TAGS_COLUMN] = ""
     return ErrorSample(
         frame, n_errors=int(error_rows.size), error_rate=float(p.errors.mean()), n=p.n
     )
+
+
+def _sample_ids(p: Predictions) -> tuple[str, np.ndarray, bool]:
+    """The column :func:`error_sample` names its rows in, their ids, and whether these
+    are the values of the table's own ``id`` column.
+
+    ``p.ids``, under ``id``, unless no ids were given and the table has a feature named
+    ``id`` (a CSV's own id column read without ``--id``): then its values are the ids
+    when they are unique and never missing, still under ``id``; otherwise the user's
+    column keeps its name and the row numbers go under ``row``.
+    """
+    own = None if p.features is None or p.ids_given else p.features.get("id")
+    if own is None:
+        return "id", p.ids, False
+    if own.is_unique and not own.isna().any():
+        return "id", own.to_numpy(), True
+    return ROW_COLUMN, p.ids, False
 
 
 def _split_tags(value: Any, sep: str) -> list[str]:
@@ -151,7 +178,7 @@ def _split_tags(value: Any, sep: str) -> list[str]:
         "p": [Predictions],
         "tags": [Mapping, pd.Series, pd.DataFrame],
         "sep": [NON_EMPTY_STR],
-        "id_column": [str],
+        "id_column": [str, None],
         "tags_column": [str],
     }
 )
@@ -160,7 +187,7 @@ def rank_error_tags(
     tags: Mapping[Any, Any] | pd.Series | pd.DataFrame,
     *,
     sep: str = ";",
-    id_column: str = "id",
+    id_column: str | None = None,
     tags_column: str = TAGS_COLUMN,
 ) -> TagRanking:
     """Rank hand-given tags of sampled errors by the points of error each could remove.
@@ -182,8 +209,12 @@ def rank_error_tags(
         A DataFrame needs ``id_column`` and ``tags_column`` (what
         :func:`error_sample` writes, filled in by an annotator).
     sep : str, default=";"
-    id_column, tags_column : str, default="id", "tags"
-        The columns of a ``tags`` DataFrame.
+    id_column : str, default=None
+        The id column of a ``tags`` DataFrame; default the one :func:`error_sample`
+        writes (``id``, or ``row`` beside a table's own ``id`` column that repeats a
+        value).
+    tags_column : str, default="tags"
+        The tag column of a ``tags`` DataFrame.
 
     Returns
     -------
@@ -205,8 +236,9 @@ def rank_error_tags(
     >>> ranking.n_reviewed, ranking.n_untagged
     (2, 0)
     """
-    ids, values = _ids_and_tags(tags, id_column, tags_column)
-    _check_reviewed_errors(p, ids)
+    column, known, _ = _sample_ids(p)
+    ids, values = _ids_and_tags(tags, column if id_column is None else id_column, tags_column)
+    _check_reviewed_errors(p, known, ids)
     return rank_tag_values(values, float(p.errors.mean()), n_errors=int(p.errors.sum()), sep=sep)
 
 
@@ -234,9 +266,10 @@ def _ids_and_tags(
     return ids, values
 
 
-def _check_reviewed_errors(p: Predictions, ids: list[Any]) -> None:
-    """Every reviewed id must be an id of ``p`` whose row is an error."""
-    position = {to_python(v): i for i, v in enumerate(p.ids)}
+def _check_reviewed_errors(p: Predictions, known: np.ndarray, ids: list[Any]) -> None:
+    """Every reviewed id must be one of the ids ``known`` (those of the rows of ``p``,
+    in order) whose row is an error."""
+    position = {to_python(v): i for i, v in enumerate(known)}
     as_str = {str(k): i for k, i in position.items()}
     rows = []
     unknown = []

@@ -84,6 +84,7 @@ def render_html(diagnosis: Diagnosis, *, title: str | None = None) -> str:
     env = _environment()
     templates = set(env.list_templates())
     m = d.results.get("metrics")
+    sections = [_section_view(section, d, templates) for section in SECTIONS]
     context = {
         "title": title or "Error analysis report",
         "meta": {
@@ -97,7 +98,11 @@ def render_html(diagnosis: Diagnosis, *, title: str | None = None) -> str:
         "skipped": {str(k): str(v) for k, v in meta.get("skipped", {}).items()},
         "summary": summary_sentences(d),
         "nav": [link for section in SECTIONS for link in section.links],
-        "sections": [_section_view(section, d, templates) for section in SECTIONS],
+        "sections": sections,
+        # the thumbnails' style only when the page has some (images were given)
+        "has_thumbnails": any(
+            s["extra"].get("thumbs") or s["extra"].get("cluster_thumbs") for s in sections
+        ),
         "overall": []
         if m is None
         else [{"metric": k, "value": fmt(v)} for k, v in m.overall.items()],

@@ -21,6 +21,12 @@ from toolkit.report.evaluation_views import (
     reliability_view,
     thresholds_view,
 )
+from toolkit.report.thumbnails import (
+    CLUSTERS_WITH_THUMBNAILS,
+    PER_CLUSTER,
+    PER_PLACE,
+    ImageRows,
+)
 
 __all__ = ["VIEWS"]
 
@@ -100,7 +106,9 @@ def _clusters(clusters: Any, d: Any) -> dict[str, Any]:
         )
     )
     dropped = clusters.params.get("dropped_features") or {}
+    extra = _cluster_thumbnails(table[table["significant"].astype(bool)], d)
     return {
+        **extra,
         "error_map": figure,
         "outlined": len(worse),
         "not_worse": int((~table["significant"].astype(bool)).sum()),
@@ -111,7 +119,71 @@ def _clusters(clusters: Any, d: Any) -> dict[str, Any]:
 
 
 def _label_issues(issues: Any, d: Any) -> dict[str, Any]:
-    return {"n_issues": int(issues.table["is_issue"].astype(bool).sum())}
+    flagged = issues.table[issues.table["is_issue"].astype(bool)]
+    out: dict[str, Any] = {"n_issues": len(flagged)}
+    found = _image_rows(d, "rows")
+    if found is not None:
+        items = (
+            (id, f"given {fmt(given, 'text')}, suggested {fmt(suggested, 'text')}")
+            for id, given, suggested in zip(
+                flagged["id"], flagged["given_label"], flagged["suggested_label"], strict=True
+            )
+        )
+        out["thumbs"] = found[1].thumbnails(items, PER_PLACE)
+    return out
+
+
+# ------------------------------------------------------------------------- thumbnails
+def _image_rows(d: Any, name: str) -> tuple[Any, ImageRows] | None:
+    """The Predictions ``name`` ("rows" or "pool") whose images the report shows, and
+    its images by id; None when it has none (the page then has no thumbnails)."""
+    extras = getattr(d, "extras", None) or {}  # a view may be drawn without a Diagnosis
+    p = extras.get("images", {}).get(name)
+    return None if p is None else (p, ImageRows(p.ids, p.images))
+
+
+def _cluster_thumbnails(listed: pd.DataFrame, d: Any) -> dict[str, Any]:
+    """Per listed cluster (the first ones), its errors nearest the centre."""
+    found = _image_rows(d, "rows")
+    if found is None or not len(listed):
+        return {}
+    p, rows = found
+    column = "error_examples" if "error_examples" in listed.columns else "examples"
+
+    def caption(id: Any) -> str:
+        row = rows.row(id)
+        if row is None:
+            return ""
+        return f"label {fmt(p.y_true[row], 'text')}, predicted {fmt(p.y_pred[row], 'text')}"
+
+    groups = []
+    for cluster, ids in zip(
+        listed["cluster"].head(CLUSTERS_WITH_THUMBNAILS),
+        listed[column].head(CLUSTERS_WITH_THUMBNAILS),
+        strict=True,
+    ):
+        ids = list(ids) if isinstance(ids, list | tuple | np.ndarray) else []
+        thumbs = rows.thumbnails(((id, caption(id)) for id in ids), PER_CLUSTER)
+        if thumbs:
+            groups.append({"cluster": fmt(cluster, "text"), "thumbs": thumbs})
+    return {"cluster_thumbs": groups} if groups else {}
+
+
+def _labeling_queue(queue: Any, d: Any) -> dict[str, Any]:
+    """The first rows of the queue as images, when the pool was given with images."""
+    found = _image_rows(d, "pool")
+    if found is None:
+        return {}
+    pool, rows = found
+
+    def caption(id: Any, rank: Any) -> str:
+        row = rows.row(id)
+        guess = "" if row is None else f", predicted {fmt(pool.y_pred[row], 'text')}"
+        return f"rank {fmt(rank, 'text')}{guess}"
+
+    table = queue.table
+    items = ((id, caption(id, rank)) for id, rank in zip(table["id"], table["rank"], strict=True))
+    return {"thumbs": rows.thumbnails(items, PER_PLACE)}
 
 
 def _chain(chain: Any, d: Any) -> dict[str, Any]:
@@ -173,6 +245,7 @@ VIEWS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "error_patterns": _patterns,
     "clusters": _clusters,
     "label_issues": _label_issues,
+    "labeling_queue": _labeling_queue,
     "chain": _chain,
     "thresholds": thresholds_view,
     "calibration_fix": calibration_fix_view,
