@@ -1219,3 +1219,18 @@ def test_no_tqdm_warning_under_a_notebook_cell():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "1"]
+
+
+def test_fits_side_by_side_give_what_fits_one_after_the_other_give(planted, monkeypatch):
+    """The UMAP fits run two at a time in threads when umap's step releases the GIL; the
+    seeded result must not depend on it (map, clusters, stability)."""
+    from toolkit.analysis import _cluster_embed
+
+    _cluster_embed.import_umap()
+    assert _cluster_embed._UMAP_STATE["releases_gil"]  # umap-learn as pinned: the step exists
+    p, _, together = planted  # fitted with n_bootstrap=3, random_state=0, side by side
+    monkeypatch.setitem(_cluster_embed._UMAP_STATE, "releases_gil", False)
+    apart = tk.cluster_errors(p, n_bootstrap=3, random_state=0)
+    assert np.array_equal(together.labels, apart.labels)
+    assert np.array_equal(together.figure_data()["x"], apart.figure_data()["x"])
+    pd.testing.assert_series_equal(together.table["stability"], apart.table["stability"])
