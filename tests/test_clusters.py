@@ -1176,15 +1176,17 @@ def test_umap_compiled_code_is_kept_on_disk_for_the_next_process():
     from toolkit.analysis._cluster_embed import _fit_umap, _knn, import_umap
 
     umap = import_umap()
-    step = umap.layouts._nb_optimize_layout_euclidean_single_epoch
     X = np.random.default_rng(0).normal(size=(60, 4))
     _fit_umap(X, _knn(X, 8)[1], 2, 0.1, 0)
-    stats = step.stats
-    assert stats.cache_path is not None  # None: numba's NullCache, nothing kept
-    # compiled here and written (a miss) or read from an earlier process (a hit)
-    assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) >= 1
-    kept = [f for f in os.listdir(stats.cache_path) if "optimize_layout_euclidean" in f]
-    assert any(f.endswith(".nbi") for f in kept) and any(f.endswith(".nbc") for f in kept)
+    # the optimisation step (toolkit's nogil build of it) and one of umap's own functions
+    for fn in (umap.layouts._nb_optimize_layout_euclidean_single_epoch, umap.umap_.smooth_knn_dist):
+        stats = fn.stats
+        assert stats.cache_path is not None  # None: numba's NullCache, nothing kept
+        # compiled here and written (a miss) or read from an earlier process (a hit)
+        assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) >= 1
+        name = fn.py_func.__qualname__
+        kept = [f for f in os.listdir(stats.cache_path) if f".{name}-" in f]
+        assert any(f.endswith(".nbi") for f in kept) and any(f.endswith(".nbc") for f in kept)
 
 
 NOTEBOOK_IMPORT = """
