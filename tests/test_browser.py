@@ -29,6 +29,25 @@ FLAGS = [
 ]
 
 
+def _watch(page, url: str) -> tuple[list[str], list[str]]:
+    """Block and record every request but the page's own and data: URIs; record console
+    errors and page errors. Returns the two lists, filled as the page runs."""
+    requests: list[str] = []
+    errors: list[str] = []
+
+    def block(route):
+        if route.request.url != url and not route.request.url.startswith("data:"):
+            requests.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", block)
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return requests, errors
+
+
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
@@ -51,27 +70,11 @@ def test_demo_report_opens_offline_with_no_request_and_no_console_error(tmp_path
     assert html.stat().st_size < 2_000_000
     url = html.resolve().as_uri()
 
-    requests, errors = [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
 
-        def block(route):
-            if route.request.url != url and not route.request.url.startswith("data:"):
-                requests.append(route.request.url)
-                route.abort()
-            else:
-                route.continue_()
-
-        page.route("**/*", block)
-        page.on(
-            "request",
-            lambda r: (
-                r.url not in (url,) and not r.url.startswith("data:") and requests.append(r.url)
-            ),
-        )
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        requests, errors = _watch(page, url)
         started = time.perf_counter()
         page.goto(url, wait_until="load")
         load_s = time.perf_counter() - started
@@ -195,16 +198,10 @@ def test_digits_report_thumbnails_load_offline_and_fit_the_window(tmp_path):
     print(f"digits report: {html.stat().st_size:,} bytes")
     assert html.stat().st_size < 2_000_000
     url = html.resolve().as_uri()
-    requests, errors = [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on(
-            "request",
-            lambda r: r.url != url and not r.url.startswith("data:") and requests.append(r.url),
-        )
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        requests, errors = _watch(page, url)
         page.goto(url, wait_until="load")
         counts = {
             section: page.locator(f"section#{section} figure.thumb img").count()

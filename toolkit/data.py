@@ -334,10 +334,14 @@ class Predictions:
             return col
 
         used = {need(target, "target")}
-        y_pred = None
-        if pred is not None:
-            used.add(need(pred, "pred"))
-            y_pred = df[pred]
+
+        def optional(col: str | None, role: str) -> pd.Series | None:
+            if col is None:
+                return None
+            used.add(need(col, role))
+            return df[col]
+
+        y_pred = optional(pred, "pred")
         proba_frame = None
         if proba is not None:
             proba_cols = [c for c in resolve_columns(df.columns, proba, "proba") if c not in used]
@@ -356,18 +360,9 @@ class Predictions:
             emb_cols = resolve_columns(df.columns, embeddings, "embeddings")
             used.update(emb_cols)
             emb = df[emb_cols]
-        ids = None
-        if id is not None:
-            used.add(need(id, "id"))
-            ids = df[id]
-        weights = None
-        if sample_weight is not None:
-            used.add(need(sample_weight, "sample_weight"))
-            weights = df[sample_weight]
-        image_paths = None
-        if images is not None:
-            used.add(need(images, "images"))
-            image_paths = df[images]
+        ids = optional(id, "id")
+        weights = optional(sample_weight, "sample_weight")
+        image_paths = optional(images, "images")
         if features is None:
             feature_cols = [c for c in df.columns if c not in used]
         else:
