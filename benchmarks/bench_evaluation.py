@@ -6,7 +6,9 @@ Two tasks, each 100,000 evaluated rows with 4 slicing columns:
   "human" labels on 20% of the rows), a calibration split of another 100,000 rows
   (isotonic, fitted inside ``diagnose``), a cost matrix for the thresholds section and a
   precomputed learning curve;
-- multiclass (5 classes): the same without thresholds (binary only).
+- multiclass (5 classes): the same without thresholds (binary only);
+- binary with sample weights (lognormal, one per row) on top of every option above, timed
+  against the unweighted baseline (so the weighted counting is part of what is added).
 
 For each, ``diagnose(p, sections=["metrics", "slices"])`` without the new options is the
 baseline; the same sections plus ``thresholds``, ``calibration_fix`` and
@@ -37,11 +39,11 @@ DEFAULT_ROWS = 100_000
 REPEATS = 3
 SEED = 0
 TARGET_S = 10.0
-BASE = ["metrics", "slices"]
-FULL = ["metrics", "thresholds", "calibration_fix", "slices", "learning_curve"]
+BASE = ["metrics", "slices", "error_patterns"]
+FULL = ["metrics", "thresholds", "calibration_fix", "slices", "error_patterns", "learning_curve"]
 
 
-def _case(n: int, n_classes: int, seed: int) -> dict[str, Any]:
+def _case(n: int, n_classes: int, seed: int, weighted: bool = False) -> dict[str, Any]:
     """Over-confident probabilities of ``n_classes`` classes, evaluation and calibration rows."""
     rng = np.random.default_rng(seed)
     total = 2 * n
@@ -59,6 +61,10 @@ def _case(n: int, n_classes: int, seed: int) -> dict[str, Any]:
         }
     )
     p = tk.Predictions(y[:n], proba=proba[:n], features=features.iloc[:n])
+    p_base = p
+    if weighted:
+        w = rng.lognormal(0.0, 0.5, n)
+        p = tk.Predictions(y[:n], proba=proba[:n], features=features.iloc[:n], sample_weight=w)
     p_cal = tk.Predictions(y[n:], proba=proba[n:], ids=np.arange(n, total))
     older = np.where(rng.random(n) < 0.4, rng.integers(0, n_classes, n), y[:n])
     human = np.where(rng.random(n) < 0.2, y[:n], -1).astype(object)
@@ -87,7 +93,7 @@ def _case(n: int, n_classes: int, seed: int) -> dict[str, Any]:
     }
     if n_classes == 2:
         options["cost"] = [[0, 1], [5, 0]]
-    return {"p": p, "options": options}
+    return {"p": p, "p_base": p_base, "options": options}
 
 
 def _best(fn: Any) -> tuple[float, Any]:
@@ -102,10 +108,14 @@ def _best(fn: Any) -> tuple[float, Any]:
 
 def measure(n: int) -> list[dict[str, Any]]:
     rows = []
-    for name, k in (("binary", 2), ("multiclass (5)", 5)):
-        case = _case(n, k, SEED)
-        p, options = case["p"], case["options"]
-        base_s, base = _best(lambda p=p: tk.diagnose(p, sections=BASE, created="x"))
+    for name, k, weighted in (
+        ("binary", 2, False),
+        ("multiclass (5)", 5, False),
+        ("binary, sample weights", 2, True),
+    ):
+        case = _case(n, k, SEED, weighted)
+        p, p_base, options = case["p"], case["p_base"], case["options"]
+        base_s, base = _best(lambda p=p_base: tk.diagnose(p, sections=BASE, created="x"))
         full_s, full = _best(lambda p=p, o=options: tk.diagnose(p, sections=FULL, created="x", **o))
         base_html, _ = _best(base.to_html)
         full_html, _ = _best(full.to_html)
@@ -165,8 +175,9 @@ def main() -> None:
             f"benchmarks/bench_evaluation.py` ({wall:.0f} s wall)",
             "- what: `diagnose` of 100,000 rows with two references (labels on every row; "
             "human labels on 20%), a 100,000-row calibration split (isotonic fitted inside "
-            "diagnose), a cost matrix (binary) and a learning curve, against the same "
-            "`metrics` + `slices` sections without them; best of 3 after a warm-up",
+            "diagnose), a cost matrix (binary) and a learning curve (and, in the last row, "
+            "sample weights), against the same `metrics` + `slices` + `error_patterns` "
+            "sections without them (unweighted); best of 3 after a warm-up",
             f"- target: under {TARGET_S:.0f} s added (computation + report): {verdict} "
             f"(largest {worst:.2f} s)",
             "",
