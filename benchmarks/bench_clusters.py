@@ -47,6 +47,8 @@ from typing import Any
 
 from _common import machine_line, update_results  # benchmarks/_common.py
 
+from toolkit.analysis._cluster_embed import N_EPOCHS
+
 SIZES = [10_000, 50_000, 100_000]
 DIMS = 64
 SEED = 0
@@ -448,7 +450,9 @@ def main() -> None:
             "compilation (numba's on-disk cache as earlier runs left it); the second call is "
             "the steady state; the last row empties numba's cache first (first run after "
             "installing); peak RSS is the worker's, input data included",
-            "- every UMAP fit runs 200 epochs; above 5,000 rows the fit sample keeps every "
+            f"- every UMAP fit runs {N_EPOCHS} epochs, two fits at a time in threads (the "
+            "map and the clustering space; the stability re-fits); above 5,000 rows the fit "
+            "sample keeps every "
             "error up to half of it, the other rows are placed from their nearest fitted rows "
             "(position: weighted mean; cluster: weighted vote)",
             f"- load average right before the run: {load_at_start:.2f} (2 cores)",
