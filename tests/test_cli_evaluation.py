@@ -187,3 +187,66 @@ def _assert_one_line(capsys, match: str) -> None:
     assert len(err) == 1, err
     assert err[0].startswith("toolkit diagnose: error: ") and "Traceback" not in err[0]
     assert re.search(match, err[0]), err[0]
+
+
+# ---------------------------------------------------------------------- weights and images
+def test_sample_weight_column_weighs_every_row_and_is_not_a_feature(files, tmp_path, capsys):
+    table, _ = files
+    weighted = tmp_path / "weighted.csv"
+    lines = TABLE.splitlines()
+    # rows 5, 6 and 7 are the model's errors at 0.5; weight 3 on row 5, 1 elsewhere
+    weights = [1, 1, 1, 1, 3, 1, 1, 1, 1, 1]
+    weighted.write_text(
+        "\n".join([lines[0] + ",w"] + [f"{row},{w}" for row, w in zip(lines[1:], weights)]) + "\n"
+    )
+    out = tmp_path / "d.json"
+    assert _run(weighted, out, "--sample-weight", "w", "--cost", "1,5") == 0, capsys.readouterr()
+    data = json.loads(out.read_text("utf-8"))
+    assert data["meta"]["weighted"] is True
+    assert "w" not in data["meta"]["features"]
+    # 3 wrong rows weigh 3 + 1 + 1 = 5 of a total weight of 12
+    assert data["meta"]["error_rate"] == pytest.approx(5 / 12)
+    # FP 1, FN 5 at 0.35: false positives on rows 4 (p 0.4, weight 1) and 5 (weight 3): 4
+    assert (data["thresholds"]["threshold"], data["thresholds"]["value"]) == (0.35, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--sample-weight", "nope"], "sample_weight column 'nope' not found"),
+        (["--sample-weight", "group"], "sample_weight must be numeric"),
+        (["--images", "group"], "images: 10 of 10 file(s) do not exist, first 'a' (row 0)"),
+    ],
+)
+def test_bad_weight_or_image_columns_are_one_line(files, tmp_path, capsys, extra, says):
+    table, _ = files
+    out = tmp_path / "d.json"
+    assert _run(table, out, *extra) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert not out.exists()
+
+
+def test_image_paths_give_thumbnails_in_the_report(tmp_path, capsys):
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    rows = ["id,y,p_0,p_1,img"]
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        path = tmp_path / f"img{i}.png"
+        mpimg.imsave(path, rng.random((6, 6)), cmap="gray")
+        y = i % 2
+        p1 = 0.9 if (y == 1) != (i % 7 == 0) else 0.1  # every 7th row is wrong
+        rows.append(f"{i},{y},{1 - p1},{p1},{path}")
+    table = tmp_path / "images.csv"
+    table.write_text("\n".join(rows) + "\n")
+    html = tmp_path / "r.html"
+    code = main(
+        ["diagnose", str(table), *BASE, "--images", "img", "--sections", "metrics,label_issues"]
+        + ["--html", str(html)]
+    )
+    assert code == 0, capsys.readouterr()
+    page = html.read_text("utf-8")
+    assert page.count('src="data:image/png;base64,') >= 1
+    assert str(tmp_path / "img") not in page  # thumbnails are embedded, paths not linked

@@ -273,6 +273,18 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         help="embedding columns for the error clusters: a glob such as 'e_*' or a "
         "comma-separated list",
     )
+    parser.add_argument(
+        "--sample-weight",
+        metavar="COL",
+        help="row weights (>= 0): every metric, slice, error pattern and threshold counts "
+        "each row by its weight; never a feature",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="COL",
+        help="a column of image file paths, one per row: the report shows thumbnails of "
+        "the worst label issues, the listed clusters' errors and the labeling queue",
+    )
 
 
 def _predictions(args: argparse.Namespace, frame: Any = None, exclude: Sequence[str] = ()) -> Any:
@@ -294,6 +306,8 @@ def _predictions(args: argparse.Namespace, frame: Any = None, exclude: Sequence[
         features=features,
         id=args.id,
         embeddings=_columns_or_glob(getattr(args, "embeddings", None)),
+        sample_weight=getattr(args, "sample_weight", None),
+        images=getattr(args, "images", None),
     )
 
 
