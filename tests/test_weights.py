@@ -430,3 +430,45 @@ def test_the_summary_says_rates_are_by_weight_and_cites_the_weighted_numbers():
     unweighted = tk.diagnose(tk.Predictions(y, pred), sections=["metrics"])
     assert unweighted.meta["weighted"] is False
     assert "by weight" not in summary_sentences(unweighted)[0]
+
+
+# ---------------------------------------------------------------------- numeric cut points
+def test_numeric_cuts_are_quantiles_of_the_weight_by_hand():
+    from toolkit.analysis.binning import bin_column
+
+    values = np.arange(1, 9, dtype=float)
+    # unweighted, the cut is the value where half of the rows are reached (4 of 8)
+    assert bin_column(values, "x", bins=2).labels == ["x < 4", "x ≥ 4"]
+    # weight 9 on x = 8: it holds 9 of 16, more than 1/bins, so it is a bin of its own
+    w = np.array([1, 1, 1, 1, 1, 1, 1, 9], dtype=float)
+    assert bin_column(values, "x", bins=2, weights=w).labels == ["x < 8", "x = 8"]
+    # the oracle: the same column written out row by row
+    assert bin_column(np.repeat(values, w.astype(int)), "x", bins=2).labels == ["x < 8", "x = 8"]
+    # weight 0 is the row left out
+    zero = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=float)
+    assert (
+        bin_column(values, "x", bins=2, weights=zero).labels
+        == bin_column(values[4:], "x", bins=2).labels
+    )
+
+
+def test_slices_and_patterns_on_a_numeric_column_are_those_of_repeated_rows():
+    rng = np.random.default_rng(11)
+    n = 600
+    income = np.round(rng.lognormal(10, 0.6, n), -2)
+    y = rng.integers(0, 2, n)
+    wrong = rng.random(n) < np.where(income > np.quantile(income, 0.8), 0.45, 0.08)
+    pred = np.where(wrong, 1 - y, y)
+    w = rng.integers(1, 5, n)
+    rep = np.repeat(np.arange(n), w)
+    weighted = tk.Predictions(y, pred, features={"income": income}, sample_weight=w)
+    repeated = tk.Predictions(y[rep], pred[rep], features={"income": income[rep]})
+    s_a = tk.slice_metrics(weighted).table.set_index("slice")
+    s_b = tk.slice_metrics(repeated).table.set_index("slice")
+    assert list(s_a.index) == list(s_b.index)  # the same cut points
+    np.testing.assert_allclose(s_a["error_rate"], s_b["error_rate"], rtol=1e-12)
+    a = tk.find_error_patterns(weighted, holdout=0)
+    b = tk.find_error_patterns(repeated, holdout=0, min_support=a.min_support)
+    assert a.table["pattern"].iloc[0] == b.table["pattern"].iloc[0]
+    assert a.table["pattern"].iloc[0].startswith("income ≥")
+    assert a.table["error_rate"].iloc[0] == pytest.approx(b.table["error_rate"].iloc[0])

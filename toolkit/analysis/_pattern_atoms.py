@@ -79,10 +79,11 @@ def column_atoms(
     *,
     bins: int = 5,
     max_categories: int = 50,
+    weights: np.ndarray | None = None,
 ) -> ColumnAtoms:
     """The atoms of one column: its bins, plus one-sided cut points when it is ordered.
 
-    ``bins`` and ``max_categories`` are those of
+    ``bins``, ``max_categories`` and ``weights`` are those of
     :func:`~toolkit.analysis.binning.bin_column`, which bins every column that is not
     ordered.
     """
@@ -92,7 +93,7 @@ def column_atoms(
         # one bin per value (bin_column bins a column with at most ``bins`` values by value)
         cells = bin_column(series, column, bins=n_values, max_categories=n_values + 1)
         return _with_cut_points(cells.column, cells.codes, cells.conditions, n_values)
-    cells = bin_column(series, column, bins=bins, max_categories=max_categories)
+    cells = bin_column(series, column, bins=bins, max_categories=max_categories, weights=weights)
     return ColumnAtoms(column, cells.codes, list(cells.conditions))
 
 

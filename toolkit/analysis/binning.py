@@ -78,6 +78,7 @@ class ColumnBins:
         "column": [str],
         "bins": [Interval(Integral, 2, None)],
         "max_categories": [Interval(Integral, 1, None)],
+        "weights": [ARRAY_LIKE, None],
     }
 )
 def bin_column(
@@ -86,6 +87,7 @@ def bin_column(
     *,
     bins: int = 5,
     max_categories: int = 50,
+    weights: np.ndarray | None = None,
 ) -> ColumnBins:
     """Bin one column; see the module docstring for the rules.
 
@@ -100,6 +102,10 @@ def bin_column(
     max_categories : int, default=50
         A categorical column with more values keeps the most frequent
         ``max_categories - 1`` and groups the rest as ``"(other)"``.
+    weights : array-like of shape (n_samples,), default=None
+        Row weights (``Predictions.sample_weight``): a numeric column's cuts and point
+        masses are then quantiles of the weight, so a row of weight 3 counts as three
+        rows and a row of weight 0 as none (categorical columns keep their row counts).
 
     Returns
     -------
@@ -109,9 +115,10 @@ def bin_column(
     series = series.reset_index(drop=True)
     if _is_numeric(series):
         numeric = series.to_numpy(dtype=float, na_value=np.nan)
-        finite = numeric[~np.isnan(numeric)]
-        if np.unique(finite).size > bins:
-            return _bin_numeric(numeric, column, bins)
+        w = None if weights is None else np.asarray(weights, dtype=float)
+        counted = ~np.isnan(numeric) if w is None else ~np.isnan(numeric) & (w > 0)
+        if np.unique(numeric[counted]).size > bins:
+            return _bin_numeric(numeric, column, bins, w)
     return _bin_categorical(series, column, max_categories)
 
 
@@ -161,11 +168,18 @@ def _bin_categorical(series: pd.Series, column: str, max_categories: int) -> Col
     return _drop_empty(ColumnBins(column, "categorical", new_codes, conditions))
 
 
-def _cut_points(finite: np.ndarray, bins: int) -> list[tuple[float, str]]:
-    """Sorted ``(value, "cut" | "mass")``: rounded quantile cuts and point masses."""
-    uniq, counts = np.unique(finite, return_counts=True)
+def _cut_points(
+    finite: np.ndarray, bins: int, weights: np.ndarray | None = None
+) -> list[tuple[float, str]]:
+    """Sorted ``(value, "cut" | "mass")``: rounded quantile cuts and point masses (of
+    the weight, when ``weights`` are given: rows of weight 0 do not count)."""
+    if weights is not None:
+        finite, weights = finite[weights > 0], weights[weights > 0]
+    uniq, inverse, counts = np.unique(finite, return_inverse=True, return_counts=True)
+    if weights is not None:
+        counts = np.bincount(inverse, weights=weights, minlength=uniq.size)
     integer_data = bool(np.all(uniq == np.round(uniq)))
-    is_mass = counts >= finite.size / bins
+    is_mass = counts >= counts.sum() / bins
     masses = uniq[is_mass].tolist()
     k = bins - len(masses)
     cuts: list[float] = []
@@ -230,11 +244,14 @@ def _finite_side(column: str, infinite: str, end: float, closed: bool) -> Condit
     return Condition(column, op, value, text=label)
 
 
-def _bin_numeric(values: np.ndarray, column: str, bins: int) -> ColumnBins:
+def _bin_numeric(
+    values: np.ndarray, column: str, bins: int, weights: np.ndarray | None = None
+) -> ColumnBins:
     missing = np.isnan(values)
     segments = []
     lo, lo_closed = -math.inf, True  # the outer bins hold -inf and +inf
-    for value, kind in _cut_points(values[~missing], bins):
+    kept = None if weights is None else weights[~missing]
+    for value, kind in _cut_points(values[~missing], bins, kept):
         segments.append(_segment_condition(column, lo, lo_closed, value, False))
         if kind == "mass":
             segments.append(_segment_condition(column, value, True, value, True))

@@ -319,7 +319,10 @@ def find_error_patterns(
     """
     columns = _pattern_columns(p, columns)
     atoms = [
-        column_atoms(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
+        column_atoms(
+            p.feature(c), c, bins=bins, max_categories=max_categories, weights=p.sample_weight
+        )
+        for c in columns
     ]
     search = _split(p.errors, p.row_hashes(), holdout, random_state)
     n_search, e_search = int(search.sum()), int(p.errors[search].sum())

@@ -217,7 +217,10 @@ def slice_metrics(
     columns = _slice_columns(p, by)
     refs = align_references(p, references)
     binned = {
-        c: bin_column(p.feature(c), c, bins=bins, max_categories=max_categories) for c in columns
+        c: bin_column(
+            p.feature(c), c, bins=bins, max_categories=max_categories, weights=p.sample_weight
+        )
+        for c in columns
     }
     w = p.sample_weight
     errors = p.errors.astype(float)
