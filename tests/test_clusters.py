@@ -1236,3 +1236,37 @@ def test_fits_side_by_side_give_what_fits_one_after_the_other_give(planted, monk
     assert np.array_equal(together.labels, apart.labels)
     assert np.array_equal(together.figure_data()["x"], apart.figure_data()["x"])
     pd.testing.assert_series_equal(together.table["stability"], apart.table["stability"])
+
+
+def test_without_a_folder_numba_may_write_to_umap_still_runs(monkeypatch):
+    """numba raises when no cache folder is writable; toolkit then compiles in memory."""
+    import types
+
+    import numba
+    from numba.core.dispatcher import Dispatcher
+
+    from toolkit.analysis import _cluster_embed
+    from toolkit.analysis._cluster_embed import _cache_compiled, _fit_umap, _knn, _release_gil
+
+    umap = _cluster_embed.import_umap()
+    # put toolkit's cached build back after the test
+    monkeypatch.setattr(
+        umap.layouts,
+        "_nb_optimize_layout_euclidean_single_epoch",
+        umap.layouts._nb_optimize_layout_euclidean_single_epoch,
+    )
+    package = types.ModuleType("toolkit_test_jitted")
+    package.double = numba.njit(lambda x: 2 * x)
+    monkeypatch.setitem(sys.modules, "toolkit_test_jitted", package)
+
+    def refuse(self):
+        raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+
+    monkeypatch.setattr(Dispatcher, "enable_caching", refuse)
+    assert _cache_compiled("toolkit_test_jitted") == 0
+    assert package.double(3) == 6
+    assert _release_gil(umap) is True
+    step = umap.layouts._nb_optimize_layout_euclidean_single_epoch
+    assert step.stats.cache_path is None and step.targetoptions["nogil"] is True
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    assert _fit_umap(X, _knn(X, 8)[1], 2, 0.1, 0).shape == (60, 2)

@@ -84,8 +84,9 @@ def import_umap() -> Any:
     its on-disk cache for the others before their first call, so only the first process
     after installing pays (numba keys the cache on the source file and the CPU, and
     falls back to ``NUMBA_CACHE_DIR`` or the user's cache folder when site-packages is
-    read-only). In a notebook, tqdm warns at ``import umap`` that ipywidgets is missing;
-    umap draws no progress bar for us, so that warning is not shown.
+    read-only; with no writable folder at all it compiles in memory as before). In a
+    notebook, tqdm warns at ``import umap`` that ipywidgets is missing, and umap that
+    TensorFlow is; toolkit uses neither, so neither warning is shown.
     """
     with warnings.catch_warnings():
         try:
@@ -94,6 +95,8 @@ def import_umap() -> Any:
             warnings.simplefilter("ignore", TqdmWarning)
         except ImportError:  # pragma: no cover - tqdm is a dependency of umap-learn
             pass
+        # umap's ParametricUMAP needs TensorFlow; toolkit does not use it
+        warnings.filterwarnings("ignore", message="Tensorflow not installed")
         import umap
     _cache_compiled("umap")
     _UMAP_STATE["releases_gil"] = _release_gil(umap)
@@ -118,9 +121,11 @@ def _release_gil(umap: Any) -> bool:
         step.__code__, step.__globals__, "toolkit_nogil_epoch", step.__defaults__, step.__closure__
     )
     copy.__qualname__ = "toolkit_nogil_epoch"
-    layouts._nb_optimize_layout_euclidean_single_epoch = numba.njit(
-        copy, fastmath=True, parallel=False, nogil=True, cache=True
-    )
+    try:
+        step_nogil = numba.njit(copy, fastmath=True, parallel=False, nogil=True, cache=True)
+    except RuntimeError:  # no folder numba may write its cache to: compile in memory
+        step_nogil = numba.njit(copy, fastmath=True, parallel=False, nogil=True)
+    layouts._nb_optimize_layout_euclidean_single_epoch = step_nogil
     return True
 
 
@@ -140,7 +145,10 @@ def _cache_compiled(package: str) -> int:
     for module in modules:
         for fn in list(vars(module).values()):
             if isinstance(fn, Dispatcher) and not fn.overloads:
-                fn.enable_caching()
+                try:
+                    fn.enable_caching()
+                except RuntimeError:  # no folder numba may write to: compile as before
+                    return enabled
                 enabled += 1
     return enabled
 
