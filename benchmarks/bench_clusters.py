@@ -89,11 +89,9 @@ def make_data(n: int, seed: int = SEED) -> tuple[Any, Any]:
     return p, [blob == b for b in planted_blobs]
 
 
-def worker(n: int) -> dict[str, Any]:
-    started = time.perf_counter()
-    from toolkit.analysis.clusters import cluster_errors
-
-    # the DEBUG lines of cluster_errors say how long each step took
+def collect_phases() -> list[list[str]]:
+    """The DEBUG lines of ``cluster_errors`` (how long each step took), one list per
+    call: append an empty list before each call."""
     phases: list[list[str]] = []
 
     class Collect(logging.Handler):
@@ -103,6 +101,14 @@ def worker(n: int) -> dict[str, Any]:
     log = logging.getLogger("toolkit.analysis.clusters")
     log.setLevel(logging.DEBUG)
     log.addHandler(Collect())
+    return phases
+
+
+def worker(n: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    from toolkit.analysis.clusters import cluster_errors
+
+    phases = collect_phases()
 
     p, planted = make_data(n)
     built = time.perf_counter()
@@ -200,15 +206,7 @@ def adult_worker(path: str) -> dict[str, Any]:
     import toolkit as tk
 
     imported = time.perf_counter()
-    phases: list[list[str]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            phases[-1].append(record.getMessage().removeprefix("cluster_errors: "))
-
-    log = logging.getLogger("toolkit.analysis.clusters")
-    log.setLevel(logging.DEBUG)
-    log.addHandler(Collect())
+    phases = collect_phases()
     frame, y, pred = read_adult(path)
     p = tk.Predictions(y, pred, classes=[0, 1], features=frame)
     times, sections = [], []

@@ -4,7 +4,10 @@ and every bad value refused in one line with the output left unwritten."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 
 import pytest
 
@@ -227,12 +230,23 @@ def test_image_paths_give_thumbnails_in_the_report(tmp_path, capsys):
         rows.append(f"{i},{y},{1 - p1},{p1},{path}")
     table = tmp_path / "images.csv"
     table.write_text("\n".join(rows) + "\n")
-    html = tmp_path / "r.html"
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
     code = main(
         ["diagnose", str(table), *BASE, "--images", "img", "--sections", "metrics,label_issues"]
-        + ["--html", str(html)]
+        + ["--html", str(html), "--json", str(out)]
     )
     assert code == 0, capsys.readouterr()
+    issues = json.loads(out.read_text("utf-8"))["label_issues"]
+    flagged = [str(r["id"]) for r in issues if r["is_issue"]]
+    assert sorted(map(int, flagged)) == [0, 7, 14, 21, 28, 35]  # the wrong, confident rows
     page = html.read_text("utf-8")
-    assert page.count('src="data:image/png;base64,') >= 1
+    shown = re.findall(r'<img src="data:image/png;base64,([^"]+)"[^>]*alt="([^"]+)"', page)
+    # the worst label issues, in the table's order, each as its own file's image
+    assert [alt for _, alt in shown] == flagged[:12]
+    thumb = mpimg.imread(io.BytesIO(base64.b64decode(shown[0][0])), format="png")
+    assert thumb.shape[:2] == (48, 48)  # 6x6 enlarged 8 times, pixel for pixel
+    blocks = thumb[:, :, 0].reshape(6, 8, 6, 8)
+    assert np.ptp(blocks, axis=(1, 3)).max() == 0
+    source = mpimg.imread(tmp_path / f"img{flagged[0]}.png")[:, :, 0]
+    np.testing.assert_allclose(blocks[:, 0, :, 0], source, atol=1 / 255)
     assert str(tmp_path / "img") not in page  # thumbnails are embedded, paths not linked

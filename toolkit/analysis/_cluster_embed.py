@@ -78,8 +78,8 @@ _UMAP_STATE = {"releases_gil": False}
 def import_umap() -> Any:
     """``umap``, imported once, quietly, with its compiled code kept on disk.
 
-    umap-learn compiles its numba functions on first use in every new process (about
-    5 s on a quiet 2-core machine, more than a whole warm ``cluster_errors``): only
+    umap-learn compiles its numba functions on first use in every new process (5-7 s
+    on a quiet 2-core machine, about a whole warm ``cluster_errors`` on Adult): only
     ``rdist`` is declared with ``cache=True``. numba's public ``enable_caching`` turns on
     its on-disk cache for the others before their first call, so only the first process
     after installing pays (numba keys the cache on the source file and the CPU, and
